@@ -1,0 +1,3 @@
+from post_service.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Technology adapters implementing the service's ports."""

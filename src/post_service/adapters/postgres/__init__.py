@@ -1,0 +1,1 @@
+"""PostgreSQL through SQLAlchemy Core (async) and asyncpg."""

@@ -1,0 +1,50 @@
+"""The one engine (and connection pool) per process, and which errors mean "database down"."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from post_service.config import DatabaseSettings
+
+# Errors that say the database could not be reached or answered too late. They become
+# UNAVAILABLE (retryable); every other database error is a bug and stays INTERNAL.
+UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def is_unreachable(error: BaseException) -> bool:
+    if isinstance(error, UNREACHABLE_ERRORS):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    statement_timeout_ms = int(settings.statement_timeout_seconds * 1000)
+    return create_async_engine(
+        settings.url.get_secret_value(),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.connect_timeout_seconds,
+        # A dead connection is detected on use and the pool invalidated; pre-ping would
+        # cost a round trip on every request to find the same thing.
+        pool_pre_ping=False,
+        # Parameters (post bodies) never reach SQLAlchemy's error messages or logs.
+        hide_parameters=True,
+        connect_args={
+            "timeout": settings.connect_timeout_seconds,
+            "command_timeout": settings.statement_timeout_seconds + 1,
+            "server_settings": {
+                "application_name": "post-service",
+                "statement_timeout": str(statement_timeout_ms),
+            },
+        },
+    )

@@ -1,0 +1,178 @@
+"""Every setting the service reads, from the environment (or a `.env` file).
+
+Settings are grouped by the part of the service they configure; each group reads
+the environment variables with its prefix (``DB_URL`` is ``DatabaseSettings.url``).
+One ``Settings`` is built at start-up by the CLI and passed down; nothing reads
+the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["InvalidSettings", "Settings", "load_settings"]
+
+
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", extra="ignore", frozen=True, case_sensitive=False
+    )
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _group("DB_")
+
+    url: SecretStr = Field(description="postgresql+asyncpg://user:password@host:5432/post_db")
+    pool_size: int = Field(10, ge=1, le=200)
+    max_overflow: int = Field(10, ge=0, le=200)
+    connect_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    statement_timeout_seconds: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _must_be_asyncpg(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("postgresql+asyncpg://"):
+            # Say which scheme is wrong without echoing the URL: it carries the password.
+            raise ValueError("DB_URL must start with postgresql+asyncpg://")
+        return value
+
+
+class GrpcSettings(BaseSettings):
+    model_config = _group("GRPC_")
+
+    host: str = "0.0.0.0"  # noqa: S104 - the pod's gRPC port must be reachable in the cluster
+    port: int = Field(50054, ge=0, le=65535)
+    max_receive_message_bytes: int = Field(1024 * 1024, ge=1024)
+    max_connection_age_seconds: float = Field(300.0, ge=0)
+    max_connection_age_grace_seconds: float = Field(30.0, ge=0)
+
+
+class UserServiceSettings(BaseSettings):
+    model_config = _group("USER_SERVICE_")
+
+    addr: str = "user-service:50055"
+    timeout_seconds: float = Field(0.3, gt=0, le=30)
+    cache_ttl_seconds: float = Field(60.0, ge=0)
+    cache_size: int = Field(10_000, ge=0)
+
+
+class PostLimits(BaseSettings):
+    model_config = _group("POSTS_")
+
+    default_page_size: int = Field(20, ge=1)
+    max_page_size: int = Field(100, ge=1)
+    max_body_chars: int = Field(20_000, ge=1)
+
+    @model_validator(mode="after")
+    def _default_fits_max(self) -> PostLimits:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("POSTS_DEFAULT_PAGE_SIZE must not exceed POSTS_MAX_PAGE_SIZE")
+        return self
+
+
+class MetricsSettings(BaseSettings):
+    model_config = _group("METRICS_")
+
+    host: str = "0.0.0.0"  # noqa: S104 - scraped from the monitoring namespace
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class KafkaSettings(BaseSettings):
+    model_config = _group("KAFKA_")
+
+    bootstrap_servers: str = ""
+    consumer_group: str = "post-service"
+    user_deleted_topic: str = "delete"
+    admin_delete_post_topic: str = "admin_delete_post"
+    dead_letter_topic: str = "post_service_dlq"
+    post_events_topic: str = "post_events"
+    max_message_bytes: int = Field(64 * 1024, ge=16)
+    user_deletion_batch_size: int = Field(500, ge=1, le=10_000)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bootstrap_servers.strip())
+
+
+class OutboxSettings(BaseSettings):
+    model_config = _group("OUTBOX_")
+
+    poll_interval_seconds: float = Field(0.2, gt=0)
+    batch_size: int = Field(200, ge=1, le=5_000)
+    retention_hours: float = Field(24.0, gt=0)
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+    health_check_interval_seconds: float = Field(1.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+class Settings(BaseModel):
+    """All settings; tests build one directly with the groups they need."""
+
+    model_config = {"frozen": True}
+
+    db: DatabaseSettings
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)
+    user_service: UserServiceSettings = Field(default_factory=UserServiceSettings)
+    posts: PostLimits = Field(default_factory=PostLimits)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+
+
+class InvalidSettings(Exception):
+    """Some settings are wrong; ``problems`` has one line per setting, naming its variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+_GROUPS: dict[str, tuple[str, type[BaseSettings]]] = {
+    "db": ("DB_", DatabaseSettings),
+    "grpc": ("GRPC_", GrpcSettings),
+    "user_service": ("USER_SERVICE_", UserServiceSettings),
+    "posts": ("POSTS_", PostLimits),
+    "metrics": ("METRICS_", MetricsSettings),
+    "kafka": ("KAFKA_", KafkaSettings),
+    "outbox": ("OUTBOX_", OutboxSettings),
+    "runtime": ("", RuntimeSettings),
+}
+
+
+def load_settings() -> Settings:
+    """Read every group from the environment, reporting every bad setting at once."""
+    groups: dict[str, BaseSettings] = {}
+    problems: list[str] = []
+    for name, (prefix, group) in _GROUPS.items():
+        try:
+            groups[name] = group()
+        except ValidationError as error:
+            problems += _describe(prefix, error)
+    if problems:
+        raise InvalidSettings(problems)
+    return Settings.model_validate(groups)
+
+
+def _describe(prefix: str, error: ValidationError) -> list[str]:
+    # include_input=False: the rejected value may be a secret (DB_URL carries a password).
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False):
+        field = "_".join(str(part) for part in problem["loc"]).upper()
+        variable = prefix + field if field else prefix.rstrip("_") + " settings"
+        lines.append(f"{variable}: {problem['msg']}")
+    return lines

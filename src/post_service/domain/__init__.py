@@ -1,0 +1,1 @@
+"""Posts and their rules. Standard library only: no I/O, no frameworks."""

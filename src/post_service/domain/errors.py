@@ -1,0 +1,43 @@
+"""Errors the domain and use cases raise; the gRPC entrypoint maps each to one status."""
+
+
+class PostServiceError(Exception):
+    """Base of every error the service reports to its callers on purpose."""
+
+
+class InvalidPost(PostServiceError):
+    """A request field breaks a rule; ``field`` names it for the caller."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class PostNotFound(PostServiceError):
+    def __init__(self, post_id: int) -> None:
+        super().__init__(f"post {post_id} not found")
+        self.post_id = post_id
+
+
+class NotPostAuthor(PostServiceError):
+    def __init__(self, post_id: int) -> None:
+        super().__init__(f"only the author may change post {post_id}")
+        self.post_id = post_id
+
+
+class UserNotFound(PostServiceError):
+    def __init__(self, username: str) -> None:
+        super().__init__("user not found")
+        self.username = username
+
+
+class DependencyUnavailable(PostServiceError):
+    """A dependency (the database, or User-service where no fallback exists) cannot answer.
+
+    Callers may retry: the request did not take effect.
+    """
+
+    def __init__(self, dependency: str) -> None:
+        super().__init__(f"{dependency} is unavailable, retry later")
+        self.dependency = dependency

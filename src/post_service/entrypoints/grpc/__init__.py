@@ -1,0 +1,1 @@
+"""The gRPC server: the Post servicer, health, reflection and interceptors."""

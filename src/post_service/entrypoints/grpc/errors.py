@@ -1,0 +1,79 @@
+"""The one place that turns domain errors into gRPC statuses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from post_service.domain.errors import (
+    DependencyUnavailable,
+    InvalidPost,
+    NotPostAuthor,
+    PostNotFound,
+    PostServiceError,
+    UserNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: dict[type[PostServiceError], grpc.StatusCode] = {
+    InvalidPost: grpc.StatusCode.INVALID_ARGUMENT,
+    PostNotFound: grpc.StatusCode.NOT_FOUND,
+    UserNotFound: grpc.StatusCode.NOT_FOUND,
+    NotPostAuthor: grpc.StatusCode.PERMISSION_DENIED,
+    DependencyUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def status_of(error: PostServiceError) -> grpc.StatusCode:
+    for error_type in type(error).__mro__:
+        code = STATUS_OF.get(error_type)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Answers domain errors with their status; anything else is a bug: INTERNAL, logged."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        cached = self._wrapped.get(details.method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # health Watch and reflection streams handle their own errors
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            _mapping_errors(handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        self._wrapped[details.method] = wrapped
+        return wrapped
+
+
+def _mapping_errors(behavior: UnaryBehavior) -> UnaryBehavior:
+    async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except PostServiceError as error:
+            await context.abort(status_of(error), str(error))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("unexpected error while handling an RPC")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+    return guarded

@@ -1,0 +1,64 @@
+"""grpc.health.v1 statuses, following the database.
+
+``""`` and ``post.Post`` (readiness) are SERVING only while the database answers;
+``liveness`` stays SERVING while the process runs, so a database outage drains
+traffic from the pod instead of restarting it. All go NOT_SERVING at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from grpc_health.v1 import health, health_pb2
+
+log = logging.getLogger(__name__)
+
+OVERALL = ""
+POST_SERVICE = "post.Post"
+LIVENESS = "liveness"
+READINESS_SERVICES = (OVERALL, POST_SERVICE)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def create_health_servicer() -> health.aio.HealthServicer:
+    return health.aio.HealthServicer()
+
+
+class DatabaseHealthMonitor:
+    """Polls the database and keeps the readiness statuses in step with it."""
+
+    def __init__(
+        self,
+        servicer: health.aio.HealthServicer,
+        ping: Callable[[float], Awaitable[bool]],
+        interval_seconds: float,
+    ) -> None:
+        self._servicer = servicer
+        self._ping = ping
+        self._interval = interval_seconds
+        self._serving: bool | None = None
+
+    async def start(self) -> None:
+        await self._servicer.set(LIVENESS, SERVING)
+        await self.check_once()
+
+    async def check_once(self) -> None:
+        ok = await self._ping(self._interval)
+        if ok == self._serving:
+            return
+        self._serving = ok
+        if ok:
+            log.info("database reachable: readiness SERVING")
+        else:
+            log.warning("database unreachable: readiness NOT_SERVING")
+        for service in READINESS_SERVICES:
+            await self._servicer.set(service, SERVING if ok else NOT_SERVING)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.check_once()

@@ -1,0 +1,23 @@
+"""`post-service healthcheck`: a gRPC health probe for `helm test` and humans."""
+
+from __future__ import annotations
+
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def check_health(addr: str, service: str, timeout_seconds: float) -> int:
+    with grpc.insecure_channel(addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_seconds
+            )
+        except grpc.RpcError as error:
+            print(f"{addr} {service!r}: {error.code().name}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(f"{addr} {service!r}: {status}")
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1

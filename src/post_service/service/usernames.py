@@ -1,0 +1,71 @@
+"""Turns author ids into usernames: one User-service call per response, cached briefly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Mapping
+
+from cachetools import TTLCache
+
+from post_service.domain.errors import DependencyUnavailable
+from post_service.service.ports import UserDirectory
+
+log = logging.getLogger(__name__)
+
+
+class UsernameResolver:
+    """Usernames for a set of author ids, degrading to "" when User-service cannot answer.
+
+    A forum page must still render when User-service is down, so a failed lookup is
+    not an error: the names it could not find come back empty, and ``on_degraded``
+    is told once per affected response.
+    """
+
+    def __init__(
+        self,
+        directory: UserDirectory,
+        cache_ttl_seconds: float,
+        cache_size: int,
+        on_degraded: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._directory = directory
+        self._on_degraded = on_degraded
+        self._cache: TTLCache[int, str] | None = (
+            TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds)
+            if cache_size > 0 and cache_ttl_seconds > 0
+            else None
+        )
+
+    async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]:
+        known, missing = self._from_cache(user_ids)
+        if not missing:
+            return known
+        try:
+            fetched = await self._directory.usernames(missing)
+        except DependencyUnavailable:
+            log.warning("user-service unavailable, answering with empty usernames")
+            self._on_degraded()
+            return known
+        self._remember(fetched)
+        return {**known, **fetched}
+
+    async def username(self, user_id: int) -> str:
+        return (await self.usernames((user_id,))).get(user_id, "")
+
+    def _from_cache(self, user_ids: Collection[int]) -> tuple[dict[int, str], list[int]]:
+        known: dict[int, str] = {}
+        missing: list[int] = []
+        for user_id in dict.fromkeys(user_ids):
+            name = self._cache.get(user_id) if self._cache is not None else None
+            if name is None:
+                missing.append(user_id)
+            else:
+                known[user_id] = name
+        return known, missing
+
+    def _remember(self, fetched: Mapping[int, str]) -> None:
+        if self._cache is None:
+            return
+        for user_id, name in fetched.items():
+            if name:  # an unknown id is not cached: the user may be created any moment
+                self._cache[user_id] = name

@@ -1,0 +1,32 @@
+"""Session-wide real servers: one PostgreSQL cluster for the whole test run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devenv.postgres import LocalPostgres
+from tests.support.post_service_process import run_cli, service_env
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    with LocalPostgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def db_url(postgres: LocalPostgres) -> str:
+    """The main test database, migrated to head by the real `post-service migrate`."""
+    result = run_cli("migrate", env=service_env(postgres.url))
+    assert result.returncode == 0, result.stderr
+    return postgres.url
+
+
+@pytest.fixture
+def fresh_database(postgres: LocalPostgres, request: pytest.FixtureRequest) -> str:
+    """An empty database of its own, for tests that need a schema-less or private one."""
+    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:50]
+    postgres.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database="postgres")
+    return postgres.create_database(name)
