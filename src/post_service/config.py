@@ -41,7 +41,8 @@ class DatabaseSettings(BaseSettings):
 class GrpcSettings(BaseSettings):
     model_config = _group("GRPC_")
 
-    host: str = "0.0.0.0"  # noqa: S104 - the pod's gRPC port must be reachable in the cluster
+    # The pod's gRPC port must be reachable from the cluster network.
+    host: str = "0.0.0.0"  # noqa: S104  # nosec B104
     port: int = Field(50054, ge=0, le=65535)
     max_receive_message_bytes: int = Field(1024 * 1024, ge=1024)
     max_connection_age_seconds: float = Field(300.0, ge=0)
@@ -74,7 +75,8 @@ class PostLimits(BaseSettings):
 class MetricsSettings(BaseSettings):
     model_config = _group("METRICS_")
 
-    host: str = "0.0.0.0"  # noqa: S104 - scraped from the monitoring namespace
+    # Scraped by Prometheus from the monitoring namespace.
+    host: str = "0.0.0.0"  # noqa: S104  # nosec B104
     port: int = Field(9464, ge=0, le=65535)
 
 

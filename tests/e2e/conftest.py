@@ -10,7 +10,7 @@ import pytest
 from devenv.postgres import LocalPostgres
 from post_service._generated.post import post_pb2_grpc
 from tests.support.post_service_process import PostServiceProcess, service_env
-from tests.support.user_service import StandInUserService
+from devenv.user_service import StandInUserService
 
 pytestmark = pytest.mark.e2e
 

@@ -25,7 +25,7 @@ from tests.support.post_service_process import (
     run_cli,
     service_env,
 )
-from tests.support.user_service import StandInUserService
+from devenv.user_service import StandInUserService
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import pytest
 
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
-from tests.support.user_service import StandInUserService
+from devenv.user_service import StandInUserService
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,29 @@
+# The two commands a newcomer needs:
+#   make run    the service with throwaway local PostgreSQL, Kafka and a stand-in User-service
+#               (any of them you configure with DB_URL / KAFKA_BOOTSTRAP_SERVERS /
+#               USER_SERVICE_ADDR is used instead)
+#   make test   lint, type checks and the whole test suite (what CI runs)
+.PHONY: run test lint pytest protos env bench
+
+PY := .venv/bin/python
+
+env:
+	@devenv/ensure_env.sh
+
+run: env
+	$(PY) -m devenv.run
+
+test: env lint pytest
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+	.venv/bin/bandit -q -c pyproject.toml -r src
+
+pytest:
+	.venv/bin/pytest
+
+protos: env
+	$(PY) scripts/generate_protos.py

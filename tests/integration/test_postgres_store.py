@@ -1,0 +1,146 @@
+"""PostgresPostStore and the migrations, on the real PostgreSQL the session started."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devenv.postgres import LocalPostgres
+from post_service.adapters.postgres.engine import create_engine
+from post_service.adapters.postgres.migrations import find_alembic_config
+from post_service.adapters.postgres.store import PostgresPostStore
+from post_service.adapters.postgres.tables import metadata, outbox, posts
+from post_service.config import DatabaseSettings
+from post_service.domain.events import PostCreated
+from post_service.domain.paging import Page
+from post_service.domain.posts import PostContent
+from tests.support.post_service_process import run_cli, service_env
+
+pytestmark = pytest.mark.integration
+
+
+async def count(engine: AsyncEngine, table: object) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
+
+
+async def test_a_change_and_its_event_commit_together(engine: AsyncEngine) -> None:
+    store = PostgresPostStore(engine, trace_context=lambda: {"traceparent": "00-abc-def-01"})
+    async with store.transaction() as tx:
+        post = await tx.add_post(7, PostContent("t", "b"))
+        await tx.record_events([PostCreated(post)])
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(outbox))).one()
+    assert (row.post_id, row.event_type, row.sent_at) == (post.id, "post.created", None)
+    assert json.loads(row.payload)["post"]["id"] == post.id
+    assert json.loads(row.trace_context) == {"traceparent": "00-abc-def-01"}
+
+
+async def test_a_failure_after_the_insert_leaves_neither_post_nor_event(
+    engine: AsyncEngine,
+) -> None:
+    store = PostgresPostStore(engine)
+
+    async def create_then_fail() -> None:
+        async with store.transaction() as tx:
+            post = await tx.add_post(7, PostContent("t", "b"))
+            await tx.record_events([PostCreated(post)])
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await create_then_fail()
+    assert await count(engine, posts) == 0
+    assert await count(engine, outbox) == 0
+
+
+async def test_keyset_listing_uses_the_index_not_offset(engine: AsyncEngine) -> None:
+    store = PostgresPostStore(engine)
+    async with store.transaction() as tx:
+        ids = [(await tx.add_post(n % 3 + 1, PostContent(f"t{n}", "b"))).id for n in range(10)]
+    async with store.reading() as reader:
+        first = await reader.list_newest(Page(size=4, before_id=None))
+        second = await reader.list_newest(Page(size=4, before_id=first[-1].id))
+        by_author = await reader.list_by_author(2, limit=100)
+    assert [p.id for p in first + second] == sorted(ids, reverse=True)[:8]
+    assert [p.id for p in by_author] == sorted(
+        (i for n, i in enumerate(ids) if n % 3 == 1), reverse=True
+    )
+
+
+async def test_author_listing_query_plan_uses_the_author_index(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(
+            row[0]
+            for row in await conn.execute(
+                text("EXPLAIN SELECT id FROM posts WHERE author_id = 1 ORDER BY id DESC LIMIT 100")
+            )
+        )
+    assert "ix_posts_author_id_id" in plan
+    assert "Sort" not in plan
+
+
+async def test_deleting_a_users_posts_goes_in_bounded_batches(engine: AsyncEngine) -> None:
+    store = PostgresPostStore(engine)
+    async with store.transaction() as tx:
+        mine = [(await tx.add_post(4, PostContent("t", "b"))).id for _ in range(5)]
+        other = (await tx.add_post(5, PostContent("t", "b"))).id
+    async with store.transaction() as tx:
+        first = await tx.delete_posts_of_author(4, limit=3)
+    async with store.transaction() as tx:
+        second = await tx.delete_posts_of_author(4, limit=3)
+    assert (list(first), list(second)) == (mine[:3], mine[3:])
+    async with store.reading() as reader:
+        assert await reader.get_post(other) is not None
+
+
+async def test_ping_reports_an_unreachable_database_as_false() -> None:
+    unreachable = DatabaseSettings(
+        url="postgresql+asyncpg://u:p@127.0.0.1:1/x", connect_timeout_seconds=1
+    )  # type: ignore[arg-type]
+    engine = create_engine(unreachable)
+    try:
+        assert await PostgresPostStore(engine).ping(timeout_seconds=2) is False
+    finally:
+        await engine.dispose()
+
+
+async def test_the_migrated_schema_matches_the_table_definitions(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+    assert differences == []
+
+
+def test_migrations_downgrade_to_base_and_upgrade_again(
+    fresh_database: str, postgres: LocalPostgres
+) -> None:
+    env = service_env(fresh_database)
+    assert run_cli("migrate", env=env).returncode == 0
+    ini = find_alembic_config().config_file_name
+    assert ini is not None
+    database = fresh_database.rsplit("/", 1)[1]
+    downgrade = run_alembic(ini, env, "downgrade", "base")
+    assert downgrade.returncode == 0, downgrade.stderr
+    assert (
+        postgres.psql(
+            "SELECT count(*) FROM pg_tables WHERE tablename IN ('posts', 'outbox')",
+            database=database,
+        )
+        == "0"
+    )
+    assert run_cli("migrate", env=env).returncode == 0
+    assert postgres.psql("SELECT version_num FROM alembic_version", database=database) == "0002"
+
+
+def run_alembic(ini: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "alembic", "-c", ini, *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from post_service.domain.errors import DependencyUnavailable
+from post_service.service.usernames import UsernameResolver
+
+
+class FakeUserDirectory:
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names
+        self.down = False
+        self.requests: list[list[int]] = []
+
+    async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]:
+        self.requests.append(sorted(user_ids))
+        if self.down:
+            raise DependencyUnavailable("user-service")
+        return {i: self.names[i] for i in user_ids if i in self.names}
+
+    async def user_id(self, username: str) -> int | None:
+        return next((i for i, name in self.names.items() if name == username), None)
+
+
+def resolver(directory: FakeUserDirectory, ttl: float = 60, size: int = 100) -> UsernameResolver:
+    return UsernameResolver(directory, cache_ttl_seconds=ttl, cache_size=size)
+
+
+async def test_many_ids_are_resolved_in_one_request_without_duplicates() -> None:
+    directory = FakeUserDirectory({1: "ann", 2: "bob", 3: "cy"})
+    names = await resolver(directory).usernames([3, 1, 3, 2, 1])
+    assert names == {1: "ann", 2: "bob", 3: "cy"}
+    assert directory.requests == [[1, 2, 3]]
+
+
+async def test_cached_names_are_not_asked_again_and_only_misses_are() -> None:
+    directory = FakeUserDirectory({1: "ann", 2: "bob"})
+    names = resolver(directory)
+    await names.usernames([1])
+    assert await names.usernames([1, 2]) == {1: "ann", 2: "bob"}
+    assert directory.requests == [[1], [2]]
+
+
+async def test_unknown_users_are_not_cached() -> None:
+    directory = FakeUserDirectory({})
+    names = resolver(directory)
+    assert await names.username(5) == ""
+    directory.names[5] = "new-user"
+    assert await names.username(5) == "new-user"
+
+
+async def test_the_cache_is_bounded() -> None:
+    directory = FakeUserDirectory({i: f"u{i}" for i in range(10)})
+    names = resolver(directory, size=2)
+    await names.usernames(range(10))
+    await names.usernames(range(10))
+    assert len(directory.requests) == 2
+    assert len(directory.requests[1]) >= 8
+
+
+async def test_zero_ttl_disables_the_cache() -> None:
+    directory = FakeUserDirectory({1: "ann"})
+    names = resolver(directory, ttl=0)
+    await names.username(1)
+    await names.username(1)
+    assert len(directory.requests) == 2
+
+
+async def test_user_service_down_degrades_to_empty_names_and_reports_it() -> None:
+    directory = FakeUserDirectory({1: "ann", 2: "bob"})
+    degraded: list[bool] = []
+    names = UsernameResolver(directory, 60, 100, on_degraded=lambda: degraded.append(True))
+    await names.username(1)
+    directory.down = True
+    assert await names.usernames([1, 2]) == {1: "ann"}  # the cached name still helps
+    assert await names.username(2) == ""
+    assert degraded == [True, True]
