@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devenv.kafka import LocalKafka
 from devenv.postgres import LocalPostgres
 from tests.support.post_service_process import run_cli, service_env
 
@@ -14,6 +15,13 @@ from tests.support.post_service_process import run_cli, service_env
 def postgres() -> Iterator[LocalPostgres]:
     with LocalPostgres() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[LocalKafka]:
+    """One real Kafka broker (KRaft) for the session."""
+    with LocalKafka() as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")

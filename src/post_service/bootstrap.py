@@ -5,13 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health
+from opentelemetry.instrumentation.grpc import (
+    aio_client_interceptors,
+    aio_server_interceptor,
+    filters,
+)
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from post_service import service_version
+from post_service.adapters.kafka.producer import KafkaPublisher
 from post_service.adapters.postgres.engine import create_engine
+from post_service.adapters.postgres.outbox import PostgresOutbox
 from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.user_service import GrpcUserDirectory, open_channel
 from post_service.config import Settings
@@ -20,10 +31,24 @@ from post_service.entrypoints.grpc.errors import DomainErrorInterceptor
 from post_service.entrypoints.grpc.health import DatabaseHealthMonitor, create_health_servicer
 from post_service.entrypoints.grpc.server import create_server
 from post_service.entrypoints.grpc.servicer import PostServicer
+from post_service.entrypoints.kafka.deletions import DeletionConsumer
+from post_service.entrypoints.kafka.relay import OutboxRelay
+from post_service.service.moderation import ModerationService
 from post_service.service.posts import PostRules, PostService
 from post_service.service.usernames import UsernameResolver
+from post_service.telemetry.collectors import watch_outbox, watch_pool
+from post_service.telemetry.grpc_metrics import (
+    ClientMetricsInterceptor,
+    ServerMetricsInterceptor,
+    current_method,
+)
+from post_service.telemetry.http import MetricsServer
+from post_service.telemetry.metrics import Metrics
+from post_service.telemetry.tracing import current_trace_context, tracer_provider_from_environment
 
 log = logging.getLogger(__name__)
+
+OUTBOX_GAUGE_INTERVAL_SECONDS = 5.0
 
 
 @dataclass
@@ -33,64 +58,132 @@ class App:
     user_channel: grpc.aio.Channel
     store: PostgresPostStore
     posts: PostService
+    moderation: ModerationService
     server: grpc.aio.Server
     grpc_port: int
     health: health.aio.HealthServicer
     health_monitor: DatabaseHealthMonitor
+    metrics: Metrics
+    metrics_server: MetricsServer
+    workers: dict[str, Coroutine[Any, Any, None]]
+    publisher: KafkaPublisher | None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        await self.metrics_server.start()
         await self.server.start()
         await self.health_monitor.start()
-        self._tasks.append(asyncio.create_task(self.health_monitor.run(), name="db-health"))
-        log.info("post-service serving gRPC", extra={"grpc_port": self.grpc_port})
+        for name, worker in self.workers.items():
+            self._tasks.append(asyncio.create_task(worker, name=name))
+        log.info(
+            "post-service serving gRPC",
+            extra={"grpc_port": self.grpc_port, "metrics_port": self.metrics_server.port},
+        )
 
     async def stop(self) -> None:
         """Drain: health NOT_SERVING, refuse new RPCs, finish in-flight ones, then close."""
         grace = self.settings.runtime.shutdown_grace_seconds
         log.info("shutting down", extra={"grace_seconds": grace})
-        for task in self._tasks:
-            task.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        # Workers stop between messages/batches: an unfinished one is neither committed nor
+        # marked sent, so it is simply redone by the next owner.
+        for task in self._tasks:
+            task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.publisher is not None:
+            await self.publisher.stop()
         await self.user_channel.close()
         await self.engine.dispose()
+        await self.metrics_server.stop()
         log.info("stopped")
 
 
-def build_app(settings: Settings) -> App:
+def build_app(settings: Settings, tracer_provider: TracerProvider | None = None) -> App:
+    """Wires every part; ``tracer_provider`` overrides the OTEL_* environment (tests)."""
+    tracer_provider = tracer_provider or tracer_provider_from_environment(service_version())
+    metrics = Metrics()
     engine = create_engine(settings.db)
-    store = PostgresPostStore(engine)
-    user_channel = open_channel(settings.user_service)
+    watch_pool(engine, metrics)
+    if tracer_provider is not None:
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(
+            engine=engine.sync_engine, tracer_provider=tracer_provider, enable_commenter=False
+        )
+    store = PostgresPostStore(engine, trace_context=current_trace_context)
+    user_channel = open_channel(
+        settings.user_service,
+        interceptors=[
+            ClientMetricsInterceptor(metrics),
+            *(aio_client_interceptors(tracer_provider) if tracer_provider else ()),
+        ],
+    )
     users = GrpcUserDirectory(user_channel, settings.user_service.timeout_seconds)
     usernames = UsernameResolver(
         users,
         cache_ttl_seconds=settings.user_service.cache_ttl_seconds,
         cache_size=settings.user_service.cache_size,
+        on_degraded=lambda: metrics.degraded_responses.labels(current_method.get()).inc(),
     )
     rules = PostRules(
         page_limits=PageLimits(settings.posts.default_page_size, settings.posts.max_page_size),
         max_body_chars=settings.posts.max_body_chars,
     )
     posts = PostService(store, users, usernames, rules)
+    moderation = ModerationService(store, settings.kafka.user_deletion_batch_size)
     health_servicer = create_health_servicer()
-    server, port = create_server(
-        settings.grpc, PostServicer(posts), health_servicer, [DomainErrorInterceptor()]
-    )
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if tracer_provider is not None:
+        # Before the server object exists: grpc.aio fixes its interceptors at creation.
+        not_health = filters.negate(filters.service_name("grpc.health.v1.Health"))
+        interceptors.append(aio_server_interceptor(tracer_provider, filter_=not_health))
+    interceptors += [ServerMetricsInterceptor(metrics), DomainErrorInterceptor()]
+    server, port = create_server(settings.grpc, PostServicer(posts), health_servicer, interceptors)
     monitor = DatabaseHealthMonitor(
         health_servicer, store.ping, settings.runtime.health_check_interval_seconds
     )
+    outbox = PostgresOutbox(engine)
+    workers: dict[str, Coroutine[Any, Any, None]] = {
+        "db-health": monitor.run(),
+        "outbox-gauges": watch_outbox(outbox, metrics, OUTBOX_GAUGE_INTERVAL_SECONDS),
+    }
+    publisher = None
+    if settings.kafka.enabled:
+        publisher = KafkaPublisher(settings.kafka)
+        workers["outbox-relay"] = OutboxRelay(
+            outbox,
+            publisher,
+            settings.kafka.post_events_topic,
+            settings.outbox,
+            metrics,
+            settings.kafka.retry_backoff_max_seconds,
+        ).run()
+        workers["deletion-consumer"] = DeletionConsumer(
+            settings.kafka, moderation, publisher, metrics
+        ).run()
+    else:
+        log.warning(
+            "KAFKA_BOOTSTRAP_SERVERS not set: outbox relay and consumers are off; "
+            "post events accumulate in the outbox until Kafka is configured"
+        )
     return App(
         settings=settings,
         engine=engine,
         user_channel=user_channel,
         store=store,
         posts=posts,
+        moderation=moderation,
         server=server,
         grpc_port=port,
         health=health_servicer,
         health_monitor=monitor,
+        metrics=metrics,
+        metrics_server=MetricsServer(
+            metrics.registry, settings.metrics.host, settings.metrics.port
+        ),
+        workers=workers,
+        publisher=publisher,
     )

@@ -91,6 +91,8 @@ class KafkaSettings(BaseSettings):
     post_events_topic: str = "post_events"
     max_message_bytes: int = Field(64 * 1024, ge=16)
     user_deletion_batch_size: int = Field(500, ge=1, le=10_000)
+    request_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    retry_backoff_max_seconds: float = Field(10.0, gt=0, le=300)
 
     @property
     def enabled(self) -> bool:

@@ -8,9 +8,9 @@ import grpc
 import pytest
 
 from devenv.postgres import LocalPostgres
+from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2_grpc
 from tests.support.post_service_process import PostServiceProcess, service_env
-from devenv.user_service import StandInUserService
 
 pytestmark = pytest.mark.e2e
 

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from devenv.postgres import LocalPostgres
+from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.support.post_service_process import (
@@ -25,7 +26,6 @@ from tests.support.post_service_process import (
     run_cli,
     service_env,
 )
-from devenv.user_service import StandInUserService
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
-from devenv.user_service import StandInUserService
 
 pytestmark = pytest.mark.e2e
 

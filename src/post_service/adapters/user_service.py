@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import grpc
 
@@ -44,5 +44,9 @@ class GrpcUserDirectory:
         return int(response.id) or None  # id 0 is proto3's "not set": no such user
 
 
-def open_channel(settings: UserServiceSettings) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(settings.addr, options=CHANNEL_OPTIONS)
+def open_channel(
+    settings: UserServiceSettings, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        settings.addr, options=CHANNEL_OPTIONS, interceptors=list(interceptors)
+    )

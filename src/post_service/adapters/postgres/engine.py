@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from post_service.config import DatabaseSettings
+from post_service.domain.errors import DependencyUnavailable
 
 # Errors that say the database could not be reached or answered too late. They become
 # UNAVAILABLE (retryable); every other database error is a bug and stays INTERNAL.
@@ -25,6 +28,17 @@ def is_unreachable(error: BaseException) -> bool:
     if isinstance(error, UNREACHABLE_ERRORS):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+@asynccontextmanager
+async def unavailable_when_unreachable() -> AsyncIterator[None]:
+    """Turns "database down" errors into the domain's retryable ``DependencyUnavailable``."""
+    try:
+        yield
+    except Exception as error:
+        if is_unreachable(error):
+            raise DependencyUnavailable("database") from error
+        raise
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:

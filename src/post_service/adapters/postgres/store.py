@@ -14,9 +14,8 @@ from sqlalchemy import Row, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from post_service.adapters.post_events import encode_event, event_type, post_id_of
-from post_service.adapters.postgres.engine import is_unreachable
+from post_service.adapters.postgres.engine import is_unreachable, unavailable_when_unreachable
 from post_service.adapters.postgres.tables import outbox, posts
-from post_service.domain.errors import DependencyUnavailable
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
 from post_service.domain.posts import Post, PostContent
@@ -56,23 +55,13 @@ class PostgresPostStore:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[PostgresPosts]:
-        async with _unavailable_on_connection_errors(), self._autocommit.connect() as conn:
+        async with unavailable_when_unreachable(), self._autocommit.connect() as conn:
             yield PostgresPosts(conn, self._trace_context)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresPosts]:
-        async with _unavailable_on_connection_errors(), self._engine.begin() as conn:
+        async with unavailable_when_unreachable(), self._engine.begin() as conn:
             yield PostgresPosts(conn, self._trace_context)
-
-
-@asynccontextmanager
-async def _unavailable_on_connection_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except Exception as error:
-        if is_unreachable(error):
-            raise DependencyUnavailable("database") from error
-        raise
 
 
 class PostgresPosts:

@@ -1,0 +1,1 @@
+"""Background workers: the Kafka deletion consumers and the outbox relay."""

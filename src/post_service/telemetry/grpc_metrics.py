@@ -1,0 +1,103 @@
+"""gRPC RED metrics: a server interceptor and a client interceptor for User-service."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from post_service.telemetry.metrics import Metrics
+
+UNARY = "unary"
+
+# The method of the RPC being handled, for metrics recorded deeper down (degraded usernames).
+current_method: contextvars.ContextVar[str] = contextvars.ContextVar("current_method", default="")
+
+
+def split_method(full_method: str) -> tuple[str, str]:
+    """'/post.Post/CreatePost' -> ('post.Post', 'CreatePost')."""
+    _, service, method = full_method.split("/", 2)
+    return service, method
+
+
+class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        cached = self._wrapped.get(details.method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if (
+            handler is None
+            or handler.unary_unary is None
+            or details.method.startswith("/grpc.health.")
+        ):
+            return handler  # probes would drown the service's own traffic
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            self._measured(details.method, handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        self._wrapped[details.method] = wrapped
+        return wrapped
+
+    def _measured(
+        self, full_method: str, behavior: Callable[[Any, Any], Awaitable[Any]]
+    ) -> Callable[[Any, Any], Awaitable[Any]]:
+        service, method = split_method(full_method)
+        labels = (UNARY, service, method)
+        started = self._metrics.server_started.labels(*labels)
+        handled = self._metrics.server_handled
+        handling = self._metrics.server_handling
+
+        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started.inc()
+            current_method.set(method)
+            begin = time.perf_counter()
+            code = "OK"
+            try:
+                return await behavior(request, context)
+            except BaseException:
+                status = context.code()
+                code = status.name if status is not None else "UNKNOWN"
+                raise
+            finally:
+                handled.labels(*labels, code).inc()
+                handling.labels(*labels, code).observe(time.perf_counter() - begin)
+
+        return measured
+
+
+class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[Any, Any], Awaitable[Any]],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        method = client_call_details.method
+        full = method.decode() if isinstance(method, bytes) else method
+        labels = (UNARY, *split_method(full))
+        self._metrics.client_started.labels(*labels).inc()
+        begin = time.perf_counter()
+        call = await continuation(client_call_details, request)
+        try:
+            code = (await call.code()).name
+        finally:
+            elapsed = time.perf_counter() - begin
+        self._metrics.client_handled.labels(*labels, code).inc()
+        self._metrics.client_handling.labels(*labels, code).observe(elapsed)
+        return call
