@@ -17,7 +17,14 @@ from devenv.postgres import LocalPostgres, free_port
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
-from tests.support.kafka_client import Record, create_topics, produce, read_topic, wait_for
+from tests.support.kafka_client import (
+    Record,
+    Topics,
+    create_topics,
+    produce,
+    read_topic,
+    wait_for,
+)
 from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 
 pytestmark = pytest.mark.e2e
@@ -27,26 +34,6 @@ SCHEMA = Draft202012Validator(
     json.loads((ROOT / "schemas" / "post_event.schema.json").read_text()),
     format_checker=FormatChecker(),
 )
-
-
-class Topics:
-    """Fresh topic names per module, so counts start at zero on the shared broker."""
-
-    def __init__(self) -> None:
-        suffix = uuid.uuid4().hex[:8]
-        self.events = f"post_events_{suffix}"
-        self.user_deleted = f"delete_{suffix}"
-        self.admin_delete = f"admin_delete_post_{suffix}"
-        self.dead_letters = f"post_service_dlq_{suffix}"
-
-    def env(self) -> dict[str, str]:
-        return {
-            "KAFKA_POST_EVENTS_TOPIC": self.events,
-            "KAFKA_USER_DELETED_TOPIC": self.user_deleted,
-            "KAFKA_ADMIN_DELETE_POST_TOPIC": self.admin_delete,
-            "KAFKA_DEAD_LETTER_TOPIC": self.dead_letters,
-            "KAFKA_CONSUMER_GROUP": f"post-service-{uuid.uuid4().hex[:6]}",
-        }
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,3 +99,29 @@ async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2)
         if loop.time() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+class Topics:
+    """Fresh topic names per module, so counts start at zero on the shared broker."""
+
+    def __init__(self) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.events = f"post_events_{suffix}"
+        self.user_deleted = f"delete_{suffix}"
+        self.admin_delete = f"admin_delete_post_{suffix}"
+        self.dead_letters = f"post_service_dlq_{suffix}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KAFKA_POST_EVENTS_TOPIC": self.events,
+            "KAFKA_USER_DELETED_TOPIC": self.user_deleted,
+            "KAFKA_ADMIN_DELETE_POST_TOPIC": self.admin_delete,
+            "KAFKA_DEAD_LETTER_TOPIC": self.dead_letters,
+            "KAFKA_CONSUMER_GROUP": f"post-service-{uuid.uuid4().hex[:6]}",
+        }
+
+    async def create(self, bootstrap: str) -> Topics:
+        await create_topics(
+            bootstrap, self.events, self.user_deleted, self.admin_delete, self.dead_letters
+        )
+        return self

@@ -37,9 +37,9 @@ class KafkaPublisher:
         self._started = True
 
     async def stop(self) -> None:
-        if self._started:
-            await self._producer.stop()
-            self._started = False
+        # Also after a start() that was cancelled half-way, which leaves open connections.
+        await self._producer.stop()
+        self._started = False
 
     async def publish(self, topic: str, messages: Sequence[OutboundMessage]) -> None:
         try:

@@ -75,8 +75,10 @@ class DeletionConsumer:
             )
             try:
                 await consumer.start()
-            except KafkaError as error:
+            except BaseException as error:
                 await consumer.stop()
+                if not isinstance(error, KafkaError):
+                    raise
                 delay = backoff.next_delay()
                 log.warning(
                     "Kafka unreachable, consumer retrying",
