@@ -167,7 +167,7 @@ class PostgresPosts:
         await self._conn.execute(insert(outbox), rows)
 
 
-def _to_post(row: Row[*tuple[Any, ...]]) -> Post:
+def _to_post(row: Row[tuple[Any, ...]]) -> Post:
     return Post(
         id=row.id,
         author_id=row.author_id,
