@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "charts" / "post-service" / "files" / "prometheus-rules.yaml"
 RULE_TESTS = ROOT / "monitoring" / "prometheus-rules.test.yaml"
 DASHBOARD = ROOT / "charts" / "post-service" / "files" / "grafana-dashboard.json"
-RUNBOOK_DOCS = (ROOT / "README.md", ROOT / "docs" / "runbooks.md")
+RUNBOOK_DOCS = (ROOT / "README.md",)
 RUNBOOK_URL_PREFIX = "https://github.com/forum-platform/post-service/blob/main/README.md#"
 
 EXPECTED_ALERTS = {
