@@ -195,3 +195,40 @@ def test_serve_refuses_invalid_configuration_with_a_clear_message() -> None:
     assert "DB_URL: Value error, DB_URL must start with postgresql+asyncpg://" in result.stderr
     assert "GRPC_PORT: Input should be a valid integer" in result.stderr
     assert "hunter2-secret" not in result.stderr
+
+
+# --- connection recycling -------------------------------------------------------------------
+
+
+def test_a_long_lived_channel_is_recycled_at_the_max_age_without_failed_calls(
+    db_url: str, user_service: StandInUserService, tmp_path: Path
+) -> None:
+    env = service_env(
+        db_url,
+        USER_SERVICE_ADDR=user_service.addr,
+        GRPC_MAX_CONNECTION_AGE_SECONDS="1.5",
+        GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS="1",
+    )
+    process = PostServiceProcess(env, tmp_path / "serve.log").start()
+    states: list[grpc.ChannelConnectivity] = []
+    failures: list[grpc.StatusCode] = []
+    calls = 0
+    try:
+        with grpc.insecure_channel(process.addr) as channel:
+            channel.subscribe(states.append, try_to_connect=True)
+            posts = PostStub(channel)
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline:
+                try:
+                    posts.GetGroupPost(pb.PostGetGroupRequest(limit=1), timeout=5)
+                except grpc.RpcError as error:
+                    failures.append(error.code())
+                calls += 1
+                time.sleep(0.02)
+    finally:
+        process.stop()
+    ready = states.count(grpc.ChannelConnectivity.READY)
+    assert failures == []
+    assert calls > 50
+    # One connection per 1.5 s of age: the server's GOAWAY made the client reconnect.
+    assert ready >= 3, states

@@ -76,7 +76,14 @@ async def test_keyset_listing_uses_the_index_not_offset(engine: AsyncEngine) -> 
 
 async def test_author_listing_query_plan_uses_the_author_index(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
-        await conn.execute(text("SET enable_seqscan = off"))
+        await conn.execute(
+            text(
+                "INSERT INTO posts (author_id, title, body) "
+                "SELECT g % 20 + 1, 't', 'b' FROM generate_series(1, 20000) AS g"
+            )
+        )
+        await conn.commit()
+        await conn.execute(text("ANALYZE posts"))
         plan = "\n".join(
             row[0]
             for row in await conn.execute(
