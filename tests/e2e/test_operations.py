@@ -232,3 +232,11 @@ def test_a_long_lived_channel_is_recycled_at_the_max_age_without_failed_calls(
     assert calls > 50
     # One connection per 1.5 s of age: the server's GOAWAY made the client reconnect.
     assert ready >= 3, states
+
+
+def test_without_kafka_the_service_serves_and_says_so_once(service: PostServiceProcess) -> None:
+    lines = [
+        line for line in service.logs().splitlines() if "KAFKA_BOOTSTRAP_SERVERS not set" in line
+    ]
+    assert len(lines) == 1
+    assert service.health("post.Post") == SERVING

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devenv.postgres import LocalPostgres
 from post_service.adapters.postgres.engine import create_engine
 from post_service.adapters.postgres.migrations import find_alembic_config
+from post_service.adapters.postgres.outbox import PostgresOutbox
 from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.postgres.tables import metadata, outbox, posts
 from post_service.config import DatabaseSettings
 from post_service.domain.events import PostCreated
 from post_service.domain.paging import Page
 from post_service.domain.posts import PostContent
+from post_service.service.ports import OutboundMessage, PublishFailed
 from tests.support.post_service_process import run_cli, service_env
 
 pytestmark = pytest.mark.integration
@@ -151,3 +155,44 @@ def test_migrations_downgrade_to_base_and_upgrade_again(
 def run_alembic(ini: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "alembic", "-c", ini, *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+async def test_the_relay_marks_published_rows_sent_and_pruning_keeps_recent_ones(
+    engine: AsyncEngine,
+) -> None:
+    store = PostgresPostStore(engine)
+    async with store.transaction() as tx:
+        posts_made = [await tx.add_post(3, PostContent(f"t{n}", "b")) for n in range(3)]
+        await tx.record_events([PostCreated(post) for post in posts_made])
+    outbox_adapter = PostgresOutbox(engine)
+    published: list[OutboundMessage] = []
+
+    async def publish(messages: Sequence[OutboundMessage]) -> None:
+        published.extend(messages)
+
+    assert (await outbox_adapter.backlog()).pending == 3
+    assert await outbox_adapter.relay_pending(publish, limit=2) == 2
+    assert await outbox_adapter.relay_pending(publish, limit=2) == 1
+    assert [m.key for m in published] == [str(p.id).encode() for p in posts_made]
+    assert (await outbox_adapter.backlog()).pending == 0
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE outbox SET sent_at = now() - interval '2 days' WHERE post_id = :id"),
+            {"id": posts_made[0].id},
+        )
+    assert await outbox_adapter.prune_sent(timedelta(hours=24)) == 1
+    assert await count(engine, outbox) == 2
+
+
+async def test_a_failed_publish_leaves_the_rows_pending(engine: AsyncEngine) -> None:
+    store = PostgresPostStore(engine)
+    async with store.transaction() as tx:
+        post = await tx.add_post(3, PostContent("t", "b"))
+        await tx.record_events([PostCreated(post)])
+
+    async def broker_down(messages: Sequence[OutboundMessage]) -> None:
+        raise PublishFailed("broker down")
+
+    with pytest.raises(PublishFailed):
+        await PostgresOutbox(engine).relay_pending(broker_down, limit=10)
+    assert (await PostgresOutbox(engine).backlog()).pending == 1
