@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -34,59 +32,6 @@ SCHEMA = Draft202012Validator(
     json.loads((ROOT / "schemas" / "post_event.schema.json").read_text()),
     format_checker=FormatChecker(),
 )
-
-
-@pytest.fixture(scope="module")
-def topics(kafka: LocalKafka) -> Topics:
-    names = Topics()
-    asyncio.run(
-        create_topics(
-            kafka.bootstrap_servers,
-            names.events,
-            names.user_deleted,
-            names.admin_delete,
-            names.dead_letters,
-        )
-    )
-    return names
-
-
-@pytest.fixture(scope="module")
-def kafka_db(postgres: LocalPostgres) -> str:
-    name = f"kafka_{uuid.uuid4().hex[:6]}"
-    url = postgres.create_database(name)
-    assert run_cli("migrate", env=service_env(url)).returncode == 0
-    return url
-
-
-@pytest.fixture(scope="module")
-def kafka_service_env(
-    kafka_db: str, kafka: LocalKafka, topics: Topics, user_service: StandInUserService
-) -> dict[str, str]:
-    return service_env(
-        kafka_db,
-        USER_SERVICE_ADDR=user_service.addr,
-        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
-        KAFKA_USER_DELETION_BATCH_SIZE="3",
-        KAFKA_RETRY_BACKOFF_MAX_SECONDS="1",
-        OUTBOX_POLL_INTERVAL_SECONDS="0.1",
-        **topics.env(),
-    )
-
-
-@pytest.fixture(scope="module")
-def kafka_service(
-    kafka_service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PostServiceProcess]:
-    process = PostServiceProcess(kafka_service_env, tmp_path_factory.mktemp("kafka") / "serve.log")
-    yield process.start()
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def stub(kafka_service: PostServiceProcess) -> Iterator[PostStub]:
-    with grpc.insecure_channel(kafka_service.addr) as channel:
-        yield PostStub(channel)
 
 
 def create(stub: PostStub, author: int, title: str = "t") -> pb.PostOutResponse:
