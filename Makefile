@@ -27,3 +27,6 @@ pytest:
 
 protos: env
 	$(PY) scripts/generate_protos.py
+
+bench: env
+	$(PY) -m bench.run $(BENCH_ARGS)

@@ -8,7 +8,6 @@ Everything PromQL is checked twice: the metric names against the documented set
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import threading
@@ -22,12 +21,19 @@ import pytest
 import yaml
 
 from devenv.prometheus import JOB_NAME, LocalPrometheus, ensure_prometheus
+from tests.monitoring.expressions import (
+    RULES,
+    dashboard_expressions,
+    dashboard_panels,
+    load_dashboard,
+    load_rules,
+    rule_expressions,
+    substitute_grafana_variables,
+)
 from tests.monitoring.metric_names import ALLOWED_SAMPLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "charts" / "post-service" / "files" / "prometheus-rules.yaml"
 RULE_TESTS = ROOT / "monitoring" / "prometheus-rules.test.yaml"
-DASHBOARD = ROOT / "charts" / "post-service" / "files" / "grafana-dashboard.json"
 RUNBOOK_DOCS = (ROOT / "README.md",)
 RUNBOOK_URL_PREFIX = "https://github.com/forum-platform/post-service/blob/main/README.md#"
 
@@ -40,76 +46,13 @@ EXPECTED_ALERTS = {
     "PostServiceNoReadyPod": "critical",
 }
 
-# Values for Grafana's variables when an expression is sent to a real Prometheus.
-GRAFANA_VARIABLES = {
-    "__rate_interval": "1m",
-    "__interval": "30s",
-    "__range": "1h",
-    "namespace": "posts",
-    "job": "post-service",
-}
 KSM_POD_MATCHER = 'pod=~"$job-[bcdfghjklmnpqrstvwxz2456789]+-[bcdfghjklmnpqrstvwxz2456789]{5}"'
 
-# --------------------------------------------------------------------------- loading
-
-
-def load_rules() -> list[dict[str, Any]]:
-    document = yaml.safe_load(RULES.read_text())
-    return [rule for group in document["groups"] for rule in group["rules"]]
-
-
-def load_dashboard() -> dict[str, Any]:
-    dashboard: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return dashboard
-
-
-def dashboard_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    """All panels, including those nested in collapsed rows."""
-    found: list[dict[str, Any]] = []
-    for panel in dashboard.get("panels", []):
-        found.append(panel)
-        found.extend(panel.get("panels", []))
-    return found
-
-
-def dashboard_expressions(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    """(where, expr) for every panel target and every query variable's series selector."""
-    exprs: list[tuple[str, str]] = []
-    for panel in dashboard_panels(dashboard):
-        for target in panel.get("targets", []):
-            where = f"panel {panel['id']} {panel['title']!r} {target['refId']}"
-            exprs.append((where, target["expr"]))
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] != "query":
-            continue
-        query = variable["query"]
-        query = query["query"] if isinstance(query, dict) else query
-        match = re.fullmatch(r"\s*label_values\((.*),\s*\w+\s*\)\s*", query, re.DOTALL)
-        exprs.append((f"variable {variable['name']}", match.group(1) if match else query))
-    return exprs
-
-
-def rule_expressions() -> list[tuple[str, str]]:
-    exprs: list[tuple[str, str]] = []
-    for rule in load_rules():
-        name = rule.get("alert") or rule["record"]
-        quantile = rule.get("labels", {}).get("quantile")
-        exprs.append((f"rule {name}" + (f" q{quantile}" if quantile else ""), rule["expr"]))
-    return exprs
+# --------------------------------------------------------------------------- parameters
 
 
 def as_params(exprs: list[tuple[str, str]]) -> list[Any]:
     return [pytest.param(where, expr, id=where) for where, expr in exprs]
-
-
-def substitute_grafana_variables(expr: str) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in GRAFANA_VARIABLES:
-            raise KeyError(f"unknown Grafana variable ${name} in {expr!r}")
-        return GRAFANA_VARIABLES[name]
-
-    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", value, expr)
 
 
 # --------------------------------------------------------------------------- PromQL names

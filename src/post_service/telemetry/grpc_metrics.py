@@ -13,6 +13,28 @@ from post_service.telemetry.metrics import Metrics
 
 UNARY = "unary"
 
+# The gRPC Prometheus convention spells codes as Go does (NotFound, not NOT_FOUND); the
+# dashboard and alert rules match these names.
+CODE_NAMES: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.OK: "OK",
+    grpc.StatusCode.CANCELLED: "Canceled",
+    grpc.StatusCode.UNKNOWN: "Unknown",
+    grpc.StatusCode.INVALID_ARGUMENT: "InvalidArgument",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "DeadlineExceeded",
+    grpc.StatusCode.NOT_FOUND: "NotFound",
+    grpc.StatusCode.ALREADY_EXISTS: "AlreadyExists",
+    grpc.StatusCode.PERMISSION_DENIED: "PermissionDenied",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "ResourceExhausted",
+    grpc.StatusCode.FAILED_PRECONDITION: "FailedPrecondition",
+    grpc.StatusCode.ABORTED: "Aborted",
+    grpc.StatusCode.OUT_OF_RANGE: "OutOfRange",
+    grpc.StatusCode.UNIMPLEMENTED: "Unimplemented",
+    grpc.StatusCode.INTERNAL: "Internal",
+    grpc.StatusCode.UNAVAILABLE: "Unavailable",
+    grpc.StatusCode.DATA_LOSS: "DataLoss",
+    grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
+}
+
 # The method of the RPC being handled, for metrics recorded deeper down (degraded usernames).
 current_method: contextvars.ContextVar[str] = contextvars.ContextVar("current_method", default="")
 
@@ -69,7 +91,7 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 return await behavior(request, context)
             except BaseException:
                 status = context.code()
-                code = status.name if status is not None else "UNKNOWN"
+                code = CODE_NAMES.get(status, "Unknown") if status is not None else "Unknown"
                 raise
             finally:
                 handled.labels(*labels, code).inc()
@@ -95,7 +117,7 @@ class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: i
         begin = time.perf_counter()
         call = await continuation(client_call_details, request)
         try:
-            code = (await call.code()).name
+            code = CODE_NAMES.get(await call.code(), "Unknown")
         finally:
             elapsed = time.perf_counter() - begin
         self._metrics.client_handled.labels(*labels, code).inc()

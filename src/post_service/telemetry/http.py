@@ -19,7 +19,8 @@ class MetricsServer:
 
     @property
     def port(self) -> int:
-        assert self._server is not None
+        if self._server is None:
+            raise RuntimeError("metrics server not started")
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
@@ -66,8 +67,9 @@ async def _respond(
     writer: asyncio.StreamWriter, status: int, body: bytes, content_type: str
 ) -> None:
     reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}[status]
+    allow = "Allow: GET, HEAD\r\n" if status == 405 else ""
     writer.write(
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{allow}"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
         + body
     )

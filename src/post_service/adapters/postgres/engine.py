@@ -24,10 +24,25 @@ UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATEs PostgreSQL answers with when it cannot serve this process right now (asyncpg
+# raises them as PostgresError, which SQLAlchemy wraps as a plain DBAPIError): class 08
+# connection exception, class 28 login refused (a rotated password), 53300 too_many_connections,
+# 57014 query_canceled (statement_timeout), 57P01 admin_shutdown, 57P02 crash_shutdown,
+# 57P03 cannot_connect_now ("starting up" / "shutting down").
+UNREACHABLE_SQLSTATES = ("08", "28", "53300", "57014", "57P01", "57P02", "57P03")
+
+
 def is_unreachable(error: BaseException) -> bool:
     if isinstance(error, UNREACHABLE_ERRORS):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    driver_error: BaseException | None = error
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        driver_error = error.orig  # the driver's exception, which carries the SQLSTATE
+    # Errors while connecting reach us unwrapped, as asyncpg's own PostgresError.
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(UNREACHABLE_SQLSTATES)
 
 
 @asynccontextmanager

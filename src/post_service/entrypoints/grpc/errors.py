@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from post_service.domain.errors import (
     DependencyUnavailable,
@@ -56,16 +57,27 @@ class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or handler.unary_unary is None:
             return handler  # health Watch and reflection streams handle their own errors
         wrapped = grpc.unary_unary_rpc_method_handler(
-            _mapping_errors(handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            _mapping_errors(handler.unary_unary, handler.request_deserializer),
+            # Decoded in `guarded`: an undecodable message is the caller's fault, not UNKNOWN.
+            request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
         self._wrapped[details.method] = wrapped
         return wrapped
 
 
-def _mapping_errors(behavior: UnaryBehavior) -> UnaryBehavior:
+def _mapping_errors(
+    behavior: UnaryBehavior, deserialize: Callable[[bytes], Any] | None
+) -> UnaryBehavior:
     async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if deserialize is not None:
+            try:
+                request = deserialize(request)
+            except DecodeError:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "request is not a valid message (corrupt wire format or invalid UTF-8)",
+                )
         try:
             return await behavior(request, context)
         except PostServiceError as error:

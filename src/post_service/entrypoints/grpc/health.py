@@ -47,7 +47,12 @@ class DatabaseHealthMonitor:
         await self.check_once()
 
     async def check_once(self) -> None:
-        ok = await self._ping(self._interval)
+        try:
+            ok = await self._ping(self._interval)
+        except Exception:
+            # Whatever the ping raised, the database is not usable; the probe must live on.
+            log.exception("database health check failed")
+            ok = False
         if ok == self._serving:
             return
         self._serving = ok

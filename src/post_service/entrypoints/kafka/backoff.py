@@ -15,7 +15,7 @@ class Backoff:
         delay = self._next
         self._next = min(self._next * 2, self._max)
         # Jitter spreads replicas' retries so they do not hit a recovering dependency together.
-        return delay * random.uniform(0.5, 1.0)  # noqa: S311  # nosec B311 - not for security
+        return delay * random.uniform(0.5, 1.0)  # noqa: S311  # nosec B311
 
     def reset(self) -> None:
         self._next = self._initial
