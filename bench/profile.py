@@ -87,9 +87,7 @@ def record(
         "--duration", str(int(seconds)), "--rate", str(rate), "--native",
         "--format", "raw", "--output", str(output),
     ]  # fmt: skip
-    return subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 @dataclass

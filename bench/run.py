@@ -303,9 +303,7 @@ def start_stand_in(logs: Path) -> tuple[subprocess.Popen[bytes], str]:
     command = ["taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "bench.user_stand_in",
                "--port", str(port), "--users", "1000"]  # fmt: skip
     with (logs / "user-stand-in.log").open("ab") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=output, stderr=output
-        )
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=output)
     wait_serving(f"127.0.0.1:{port}", time.monotonic(), 60)
     return process, f"127.0.0.1:{port}"
 
