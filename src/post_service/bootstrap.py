@@ -9,20 +9,21 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import grpc
 from grpc_health.v1 import health
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.grpc import (
     aio_client_interceptors,
     aio_server_interceptor,
     filters,
 )
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from post_service import service_version
 from post_service.adapters.kafka.producer import KafkaPublisher
-from post_service.adapters.postgres.engine import create_engine
 from post_service.adapters.postgres.outbox import PostgresOutbox
+from post_service.adapters.postgres.pool import create_pool
 from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.user_service import GrpcUserDirectory, open_channel
 from post_service.config import Settings
@@ -49,12 +50,13 @@ from post_service.telemetry.tracing import current_trace_context, tracer_provide
 log = logging.getLogger(__name__)
 
 OUTBOX_GAUGE_INTERVAL_SECONDS = 5.0
+POOL_CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
 class App:
     settings: Settings
-    engine: AsyncEngine
+    pool: asyncpg.Pool
     user_channel: grpc.aio.Channel
     store: PostgresPostStore
     posts: PostService
@@ -67,9 +69,11 @@ class App:
     metrics_server: MetricsServer
     workers: dict[str, Coroutine[Any, Any, None]]
     publisher: KafkaPublisher | None
+    tracer_provider: TracerProvider | None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        await self.pool  # connects nothing yet: connections open when first needed
         await self.metrics_server.start()
         await self.server.start()
         await self.health_monitor.start()
@@ -96,7 +100,9 @@ class App:
         if self.publisher is not None:
             await self.publisher.stop()
         await self.user_channel.close()
-        await self.engine.dispose()
+        await _close_pool(self.pool)
+        if self.tracer_provider is not None:
+            AsyncPGInstrumentor().uninstrument()
         await self.metrics_server.stop()
         log.info("stopped")
 
@@ -105,15 +111,14 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     """Wires every part; ``tracer_provider`` overrides the OTEL_* environment (tests)."""
     tracer_provider = tracer_provider or tracer_provider_from_environment(service_version())
     metrics = Metrics()
-    engine = create_engine(settings.db)
-    watch_pool(engine, metrics)
+    pool = create_pool(settings.db)
+    watch_pool(pool, metrics)
     if tracer_provider is not None:
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-        SQLAlchemyInstrumentor().instrument(
-            engine=engine.sync_engine, tracer_provider=tracer_provider, enable_commenter=False
-        )
-    store = PostgresPostStore(engine, trace_context=current_trace_context)
+        # Patches asyncpg's Connection class for the whole process (undone in App.stop);
+        # query text is recorded, parameters (post bodies) are not.
+        AsyncPGInstrumentor().instrument(tracer_provider=tracer_provider)
+    acquire_timeout = settings.db.connect_timeout_seconds
+    store = PostgresPostStore(pool, acquire_timeout, trace_context=current_trace_context)
     user_channel = open_channel(
         settings.user_service,
         interceptors=[
@@ -145,7 +150,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     monitor = DatabaseHealthMonitor(
         health_servicer, store.ping, settings.runtime.health_check_interval_seconds
     )
-    outbox = PostgresOutbox(engine)
+    outbox = PostgresOutbox(pool, acquire_timeout)
     workers: dict[str, Coroutine[Any, Any, None]] = {
         "db-health": monitor.run(),
         "outbox-gauges": watch_outbox(outbox, metrics, OUTBOX_GAUGE_INTERVAL_SECONDS),
@@ -171,7 +176,8 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         )
     return App(
         settings=settings,
-        engine=engine,
+        pool=pool,
+        tracer_provider=tracer_provider,
         user_channel=user_channel,
         store=store,
         posts=posts,
@@ -187,3 +193,11 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         workers=workers,
         publisher=publisher,
     )
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Closes gracefully; a connection still held after the drain is cut."""
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        pool.terminate()

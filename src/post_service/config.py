@@ -24,8 +24,8 @@ class DatabaseSettings(BaseSettings):
     model_config = _group("DB_")
 
     url: SecretStr = Field(description="postgresql+asyncpg://user:password@host:5432/post_db")
-    pool_size: int = Field(10, ge=1, le=200)
-    max_overflow: int = Field(10, ge=0, le=200)
+    # The most connections one process opens; idle ones close after five minutes.
+    pool_size: int = Field(20, ge=1, le=400)
     connect_timeout_seconds: float = Field(2.0, gt=0, le=60)
     statement_timeout_seconds: float = Field(5.0, gt=0, le=300)
 

@@ -516,7 +516,7 @@ def test_degraded_responses_are_counted_per_method(traffic: Traffic) -> None:
 
 def test_pool_build_and_process_metrics(traffic: Traffic) -> None:
     after = traffic.after
-    assert after.value("post_service_db_pool_size") == 10  # DB_POOL_SIZE's default
+    assert after.value("post_service_db_pool_size") == 20  # DB_POOL_SIZE's default
     in_use = after.value("post_service_db_pool_connections", state="in_use")
     idle = after.value("post_service_db_pool_connections", state="idle")
     assert in_use >= 0

@@ -151,7 +151,7 @@ async def test_a_request_trace_continues_into_user_service_the_database_and_kafk
 
     by_id = {s.context.span_id: s for s in spans if s.context is not None}
     database = [
-        s for s in spans if s.instrumentation_scope and "sqlalchemy" in s.instrumentation_scope.name
+        s for s in spans if s.instrumentation_scope and "asyncpg" in s.instrumentation_scope.name
     ]
     assert database, [s.name for s in spans]
     for span in [*database, client]:

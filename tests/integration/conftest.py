@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devenv.postgres import LocalPostgres
-from post_service.adapters.postgres.engine import create_engine
+from post_service.adapters.postgres.pool import create_pool
 from post_service.config import DatabaseSettings
+
+ACQUIRE_TIMEOUT_SECONDS = 2.0
 
 
 @pytest.fixture
-async def engine(db_url: str, postgres: LocalPostgres) -> AsyncIterator[AsyncEngine]:
+async def pool(db_url: str, postgres: LocalPostgres) -> AsyncIterator[Any]:
     postgres.psql("TRUNCATE posts, outbox RESTART IDENTITY")
-    created = create_engine(DatabaseSettings(url=db_url))  # type: ignore[arg-type]
+    created: asyncpg.Pool = await create_pool(DatabaseSettings(url=db_url))  # type: ignore[arg-type]
     yield created
-    await created.dispose()
+    await created.close()

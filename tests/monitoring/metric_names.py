@@ -28,7 +28,7 @@ SERVICE_METRICS: dict[str, MetricType] = {
     "grpc_client_handling_seconds": "histogram",
     # Responses served with empty usernames because the User service did not answer.
     "post_service_degraded_responses_total": "counter",
-    # SQLAlchemy pool: connections{state="in_use"|"idle"} and the configured size.
+    # asyncpg pool: connections{state="in_use"|"idle"} and the configured size.
     "post_service_db_pool_connections": "gauge",
     "post_service_db_pool_size": "gauge",
     # Transactional outbox.

@@ -64,8 +64,7 @@ def private_service(
         USER_SERVICE_ADDR=user_service.addr,
         LOG_LEVEL="DEBUG",
         DB_STATEMENT_TIMEOUT_SECONDS="1",
-        DB_POOL_SIZE="5",
-        DB_MAX_OVERFLOW="5",
+        DB_POOL_SIZE="10",
     )
     process = PostServiceProcess(env, tmp_path_factory.mktemp("private") / "serve.log")
     support.ensure_running(private_postgres_cluster)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import QueuePool
+import asyncpg
 
 from post_service.domain.errors import DependencyUnavailable
 from post_service.service.ports import Outbox
@@ -15,13 +14,12 @@ from post_service.telemetry.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-def watch_pool(engine: AsyncEngine, metrics: Metrics) -> None:
-    pool = engine.sync_engine.pool
-    if not isinstance(pool, QueuePool):
-        return
-    metrics.db_pool_size.set(pool.size())
-    metrics.db_pool_connections.labels("in_use").set_function(pool.checkedout)
-    metrics.db_pool_connections.labels("idle").set_function(pool.checkedin)
+def watch_pool(pool: asyncpg.Pool, metrics: Metrics) -> None:
+    metrics.db_pool_size.set(pool.get_max_size())
+    metrics.db_pool_connections.labels("in_use").set_function(
+        lambda: pool.get_size() - pool.get_idle_size()
+    )
+    metrics.db_pool_connections.labels("idle").set_function(pool.get_idle_size)
 
 
 async def watch_outbox(outbox: Outbox, metrics: Metrics, interval_seconds: float) -> None:

@@ -80,7 +80,7 @@ class Metrics:
         )
         self.db_pool_size = Gauge(
             "post_service_db_pool_size",
-            "Configured database pool size (without overflow).",
+            "The most database connections the pool opens (DB_POOL_SIZE).",
             registry=r,
         )
         self.outbox_pending = Gauge(

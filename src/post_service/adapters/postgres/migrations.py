@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from post_service.adapters.postgres.engine import is_unreachable
+from post_service.adapters.postgres.errors import is_unreachable
 from post_service.config import DatabaseSettings
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
 
 from post_service.adapters.post_events import CONTENT_TYPE
-from post_service.adapters.postgres.engine import unavailable_when_unreachable
-from post_service.adapters.postgres.tables import outbox
+from post_service.adapters.postgres.errors import unavailable_when_unreachable
 from post_service.service.ports import OutboundMessage, OutboxBacklog, Publish
 
 # One relay at a time across replicas keeps each post's events in commit order; the
@@ -18,70 +16,63 @@ from post_service.service.ports import OutboundMessage, OutboxBacklog, Publish
 RELAY_LOCK_KEY = 0x5057_5354_5245_4C59
 _TRACE_HEADERS = ("traceparent", "tracestate")
 
+TRY_RELAY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
+PENDING = (
+    "SELECT id, post_id, event_type, payload, trace_context FROM outbox "
+    "WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+)
+MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+PRUNE_SENT = "DELETE FROM outbox WHERE sent_at < now() - $1::interval"
+BACKLOG = (
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 "
+    "FROM outbox WHERE sent_at IS NULL"
+)
+
 
 class PostgresOutbox:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout_seconds: float) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout_seconds
 
     async def relay_pending(self, publish: Publish, limit: int) -> int:
-        async with unavailable_when_unreachable(), self._engine.begin() as conn:
-            locked = await conn.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}
-            )
-            if not locked:
+        async with (
+            unavailable_when_unreachable(),
+            self._pool.acquire(timeout=self._acquire_timeout) as conn,
+            conn.transaction(),
+        ):
+            if not await conn.fetchval(TRY_RELAY_LOCK, RELAY_LOCK_KEY):
                 return 0
-            rows = (
-                await conn.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.post_id,
-                        outbox.c.event_type,
-                        outbox.c.payload,
-                        outbox.c.trace_context,
-                    )
-                    .where(outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = await conn.fetch(PENDING, limit)
             if not rows:
                 return 0
             await publish(
                 [
-                    _message(row.post_id, row.event_type, row.payload, row.trace_context)
+                    _message(
+                        row["post_id"], row["event_type"], row["payload"], row["trace_context"]
+                    )
                     for row in rows
                 ]
             )
             # Marked only after the broker acknowledged: a crash in between re-sends the
             # batch (at-least-once); consumers deduplicate on event_id.
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([row.id for row in rows]))
-                .values(sent_at=func.now())
-            )
+            await conn.execute(MARK_SENT, [row["id"] for row in rows])
             return len(rows)
 
     async def prune_sent(self, older_than: timedelta) -> int:
-        async with unavailable_when_unreachable(), self._engine.begin() as conn:
-            result = await conn.execute(
-                delete(outbox).where(outbox.c.sent_at < func.now() - older_than)
-            )
-            return int(result.rowcount)
+        async with (
+            unavailable_when_unreachable(),
+            self._pool.acquire(timeout=self._acquire_timeout) as conn,
+        ):
+            status: str = await conn.execute(PRUNE_SENT, older_than)
+        return int(status.rsplit(" ", 1)[1])  # "DELETE <count>"
 
     async def backlog(self) -> OutboxBacklog:
-        async with unavailable_when_unreachable(), self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        func.count(),
-                        func.coalesce(
-                            func.extract("epoch", func.now() - func.min(outbox.c.created_at)), 0
-                        ),
-                    ).where(outbox.c.sent_at.is_(None))
-                )
-            ).one()
-        return OutboxBacklog(pending=int(row[0]), oldest_age_seconds=float(row[1]))
+        async with (
+            unavailable_when_unreachable(),
+            self._pool.acquire(timeout=self._acquire_timeout) as conn,
+        ):
+            pending, oldest_age = await conn.fetchrow(BACKLOG)
+        return OutboxBacklog(pending=int(pending), oldest_age_seconds=float(oldest_age))
 
 
 def _message(post_id: int, event_type: str, payload: str, trace_context: str) -> OutboundMessage:

@@ -1,0 +1,53 @@
+"""The one asyncpg connection pool per process.
+
+The request path talks to asyncpg directly: profiling showed SQLAlchemy's statement
+compilation and row processing at a third of the service's CPU (docs/benchmarks.md).
+SQLAlchemy still describes the schema and runs the Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from post_service.config import DatabaseSettings
+
+# A connection unused for this long is closed, so a burst leaves no lasting load on
+# PostgreSQL (max_connections is shared by every replica).
+IDLE_CONNECTION_LIFETIME_SECONDS = 300.0
+
+
+def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+    """A pool that connects nothing yet: ``await pool`` starts it without the database.
+
+    The service must start (and report NOT_SERVING) while the database is still down, so
+    connections are opened when requests need them, up to ``DB_POOL_SIZE``.
+    """
+    statement_timeout_ms = int(settings.statement_timeout_seconds * 1000)
+    return asyncpg.create_pool(
+        asyncpg_dsn(settings.url.get_secret_value()),
+        min_size=0,
+        max_size=settings.pool_size,
+        max_inactive_connection_lifetime=IDLE_CONNECTION_LIFETIME_SECONDS,
+        reset=_keep_session,
+        timeout=settings.connect_timeout_seconds,
+        command_timeout=settings.statement_timeout_seconds + 1,
+        server_settings={
+            "application_name": "post-service",
+            "statement_timeout": str(statement_timeout_ms),
+        },
+    )
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    """``postgresql+asyncpg://...`` (DB_URL, shared with Alembic) as asyncpg's own DSN."""
+    return "postgresql://" + sqlalchemy_url.split("://", 1)[1]
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset between requests.
+
+    asyncpg's default reset sends ``RESET ALL; UNLISTEN *; ...`` on every release: a
+    round trip per request. This service sets no session state, holds no session
+    advisory locks (only transaction ones) and listens to nothing; an open transaction
+    is still rolled back by the pool before this runs.
+    """
