@@ -137,7 +137,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         page_limits=PageLimits(settings.posts.default_page_size, settings.posts.max_page_size),
         max_body_chars=settings.posts.max_body_chars,
     )
-    posts = PostService(store, users, usernames, rules)
+    posts = PostService(store, usernames, rules)
     moderation = ModerationService(store, settings.kafka.user_deletion_batch_size)
     health_servicer = create_health_servicer()
     interceptors: list[grpc.aio.ServerInterceptor] = []

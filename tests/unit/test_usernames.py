@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+import pytest
+
 from post_service.domain.errors import DependencyUnavailable
 from post_service.service.usernames import UsernameResolver
 
@@ -11,6 +13,7 @@ class FakeUserDirectory:
         self.names = names
         self.down = False
         self.requests: list[list[int]] = []
+        self.name_requests: list[str] = []
 
     async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]:
         self.requests.append(sorted(user_ids))
@@ -19,6 +22,9 @@ class FakeUserDirectory:
         return {i: self.names[i] for i in user_ids if i in self.names}
 
     async def user_id(self, username: str) -> int | None:
+        self.name_requests.append(username)
+        if self.down:
+            raise DependencyUnavailable("user-service")
         return next((i for i, name in self.names.items() if name == username), None)
 
 
@@ -75,3 +81,42 @@ async def test_user_service_down_degrades_to_empty_names_and_reports_it() -> Non
     assert await names.usernames([1, 2]) == {1: "ann"}  # the cached name still helps
     assert await names.username(2) == ""
     assert degraded == [True, True]
+
+
+async def test_a_username_is_resolved_to_its_id_once_then_from_the_cache() -> None:
+    directory = FakeUserDirectory({1: "ann"})
+    names = resolver(directory)
+    assert [await names.user_id("ann") for _ in range(3)] == [1, 1, 1]
+    assert directory.name_requests == ["ann"]
+
+
+async def test_names_learned_from_id_lookups_resolve_without_asking() -> None:
+    directory = FakeUserDirectory({1: "ann", 2: "bob"})
+    names = resolver(directory)
+    await names.usernames([1, 2])
+    assert await names.user_id("bob") == 2
+    assert directory.name_requests == []
+
+
+async def test_unknown_usernames_are_asked_every_time() -> None:
+    directory = FakeUserDirectory({1: "ann"})
+    names = resolver(directory)
+    assert await names.user_id("zed") is None
+    directory.names[2] = "zed"  # the user registers
+    assert await names.user_id("zed") == 2
+    assert directory.name_requests == ["zed", "zed"]
+
+
+async def test_a_username_lookup_fails_when_user_service_is_down_and_nothing_is_cached() -> None:
+    directory = FakeUserDirectory({1: "ann"})
+    directory.down = True
+    with pytest.raises(DependencyUnavailable):
+        await resolver(directory).user_id("ann")
+
+
+async def test_name_lookups_are_not_cached_when_caching_is_off() -> None:
+    directory = FakeUserDirectory({1: "ann"})
+    names = resolver(directory, ttl=0)
+    await names.user_id("ann")
+    await names.user_id("ann")
+    assert directory.name_requests == ["ann", "ann"]

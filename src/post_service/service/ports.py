@@ -10,15 +10,15 @@ from typing import Protocol
 
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
-from post_service.domain.posts import Post, PostContent
+from post_service.domain.posts import Post, PostContent, PostSummary
 
 
 class PostReader(Protocol):
     async def get_post(self, post_id: int) -> Post | None: ...
 
-    async def list_newest(self, page: Page) -> Sequence[Post]: ...
+    async def list_newest(self, page: Page) -> Sequence[PostSummary]: ...
 
-    async def list_by_author(self, author_id: int, limit: int) -> Sequence[Post]: ...
+    async def list_by_author(self, author_id: int, limit: int) -> Sequence[PostSummary]: ...
 
 
 class PostWriter(PostReader, Protocol):

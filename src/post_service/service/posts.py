@@ -11,11 +11,12 @@ from post_service.domain.paging import PageLimits, resolve_page
 from post_service.domain.posts import (
     AuthoredPost,
     Post,
+    PostSummary,
     require_id,
     validate_content,
     validate_username,
 )
-from post_service.service.ports import PostStore, PostWriter, UserDirectory
+from post_service.service.ports import PostStore, PostWriter
 from post_service.service.usernames import UsernameResolver
 
 
@@ -31,12 +32,10 @@ class PostService:
     def __init__(
         self,
         store: PostStore,
-        users: UserDirectory,
         usernames: UsernameResolver,
         rules: PostRules,
     ) -> None:
         self._store = store
-        self._users = users
         self._usernames = usernames
         self._rules = rules
 
@@ -94,7 +93,7 @@ class PostService:
         if not username:
             return require_id("auth_id", caller_id)
         validate_username(username)
-        author_id = await self._users.user_id(username)
+        author_id = await self._usernames.user_id(username)
         if author_id is None:
             raise UserNotFound(username)
         return author_id
@@ -102,7 +101,7 @@ class PostService:
     async def _with_username(self, post: Post) -> AuthoredPost:
         return AuthoredPost(post, await self._usernames.username(post.author_id))
 
-    async def _with_usernames(self, posts: Sequence[Post]) -> list[AuthoredPost]:
+    async def _with_usernames(self, posts: Sequence[PostSummary]) -> list[AuthoredPost]:
         if not posts:
             return []
         names = await self._usernames.usernames({post.author_id for post in posts})

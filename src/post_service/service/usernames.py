@@ -1,4 +1,4 @@
-"""Turns author ids into usernames: one User-service call per response, cached briefly."""
+"""Author ids to usernames and back: one User-service call per response, cached briefly."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class UsernameResolver:
     A forum page must still render when User-service is down, so a failed lookup is
     not an error: the names it could not find come back empty, and ``on_degraded``
     is told once per affected response.
+
+    Usernames are also resolved the other way (a user's page lists posts by username),
+    from the same answers: a name is cached as long as the id it belongs to, so a renamed
+    user's old name can still list their posts for up to ``cache_ttl_seconds``.
     """
 
     def __init__(
@@ -30,10 +34,12 @@ class UsernameResolver:
     ) -> None:
         self._directory = directory
         self._on_degraded = on_degraded
+        caching = cache_size > 0 and cache_ttl_seconds > 0
         self._cache: TTLCache[int, str] | None = (
-            TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds)
-            if cache_size > 0 and cache_ttl_seconds > 0
-            else None
+            TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds) if caching else None
+        )
+        self._ids: TTLCache[str, int] | None = (
+            TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds) if caching else None
         )
 
     async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]:
@@ -52,6 +58,18 @@ class UsernameResolver:
     async def username(self, user_id: int) -> str:
         return (await self.usernames((user_id,))).get(user_id, "")
 
+    async def user_id(self, username: str) -> int | None:
+        """The id of the user with this name, None if there is none.
+
+        Raises ``DependencyUnavailable``: without the id there is nothing to answer.
+        """
+        if self._ids is not None and (known := self._ids.get(username)) is not None:
+            return known
+        user_id = await self._directory.user_id(username)
+        if user_id is not None:
+            self._remember({user_id: username})
+        return user_id
+
     def _from_cache(self, user_ids: Collection[int]) -> tuple[dict[int, str], list[int]]:
         known: dict[int, str] = {}
         missing: list[int] = []
@@ -64,8 +82,9 @@ class UsernameResolver:
         return known, missing
 
     def _remember(self, fetched: Mapping[int, str]) -> None:
-        if self._cache is None:
+        if self._cache is None or self._ids is None:
             return
         for user_id, name in fetched.items():
             if name:  # an unknown id is not cached: the user may be created any moment
                 self._cache[user_id] = name
+                self._ids[name] = user_id
