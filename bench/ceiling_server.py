@@ -6,7 +6,8 @@ machine, so the real service's throughput divided by this one's is the share tha
 real service sends for the benchmark's data set (bodies of the data set's mean length, 20 posts
 per GetGroupPost page, 100 per GetByIdUserPost).
 
-``python -m bench.ceiling_server --port N`` serves on 127.0.0.1:N until SIGTERM or SIGINT.
+``python -m bench.ceiling_server --port N [--event-loop uvloop|asyncio]`` serves on
+127.0.0.1:N until SIGTERM or SIGINT, on the same event loop as the service it is compared with.
 It also serves grpc.health.v1 (SERVING once started) so the harness can time its start.
 """
 
@@ -19,6 +20,7 @@ import asyncio
 import signal
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bench.dataset import body_text
@@ -98,8 +100,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ceiling_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port))
+    if args.event_loop == "uvloop":
+        uvloop.run(serve(args.host, args.port))
+    else:
+        asyncio.run(serve(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"- Each scenario: {settings['warmup']:g} s warm-up (discarded), then "
         f"{settings['duration']:g} s measured; Kafka: "
         f"{'on (' + str(settings['kafka']) + ')' if settings['kafka'] else 'off'}"
-        + ("; **experiment: servers on uvloop**" if settings.get("uvloop") else ""),
+        + f"; event loop of the service and the ceiling: {settings.get('event_loop', 'asyncio')}",
         "",
         "| RPC | scenario | c | req/s | ceiling req/s | ratio | target | CPU ratio | p50 ms "
         "| p95 ms | p99 ms | errors | server CPU ms/req | server core busy | other on server core "

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import shlex
@@ -283,21 +282,6 @@ class Bench:
         return run
 
 
-def uvloop_pythonpath() -> str:
-    """PYTHONPATH that makes a child's asyncio.run() use uvloop (installed on first use)."""
-    paths = [str(ROOT / "bench" / "uvloop_site")]
-    if importlib.util.find_spec("uvloop") is None:
-        target = ROOT / ".cache" / "bench-tools" / "uvloop"
-        if not (target / "uvloop").is_dir():
-            subprocess.run(
-                [sys.executable, "-m", "pip", "install", "-q", "--target", str(target), "uvloop"],
-                check=True,
-                timeout=600,
-            )
-        paths.append(str(target))
-    return os.pathsep.join(paths)
-
-
 def start_stand_in(logs: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = ["taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "bench.user_stand_in",
@@ -517,9 +501,8 @@ def run(args: argparse.Namespace) -> int:
             USER_SERVICE_ADDR=stand_in_addr,
             KAFKA_BOOTSTRAP_SERVERS=kafka_servers,
             GRPC_PORT=str(free_port()),
+            EVENT_LOOP=args.event_loop,
         )
-        server_paths = {"PYTHONPATH": uvloop_pythonpath()} if args.uvloop else {}
-        env.update(server_paths)
         log(f"migrating and seeding {data.posts:,} posts")
         seed_seconds = seed(postgres, env, data)
         log(f"seeded in {seed_seconds:.1f}s")
@@ -536,7 +519,7 @@ def run(args: argparse.Namespace) -> int:
                 "kafka": kafka_servers,
                 "server_cpu": SERVER_CPU,
                 "load_cpu": LOAD_CPU,
-                "uvloop": args.uvloop,
+                "event_loop": args.event_loop,
             },
             dataset={
                 "posts": data.posts,
@@ -598,9 +581,17 @@ def run(args: argparse.Namespace) -> int:
             port = free_port()
             ceiling = ServerProcess(
                 "ceiling",
-                [sys.executable, "-m", "bench.ceiling_server", "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.ceiling_server",
+                    "--port",
+                    str(port),
+                    "--event-loop",
+                    args.event_loop,
+                ],
                 port,
-                {**os.environ, **server_paths},
+                dict(os.environ),
                 workdir,
             ).start()
             stack.callback(ceiling.stop)
@@ -707,9 +698,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip the reads' second pass at half their throughput (latency without queueing)",
     )
     parser.add_argument(
-        "--uvloop",
-        action="store_true",
-        help="experiment: run the service and the ceiling on uvloop (via sitecustomize)",
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the event loop of the service (its EVENT_LOOP) and of the ceiling (uvloop)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return parser.parse_args(argv)

@@ -81,7 +81,11 @@ class App:
             self._tasks.append(asyncio.create_task(worker, name=name))
         log.info(
             "post-service serving gRPC",
-            extra={"grpc_port": self.grpc_port, "metrics_port": self.metrics_server.port},
+            extra={
+                "grpc_port": self.grpc_port,
+                "metrics_port": self.metrics_server.port,
+                "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+            },
         )
 
     async def stop(self) -> None:

@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.runtime.log_level)
     if args.command == "migrate":
         return _migrate(settings, args.timeout, args.wait_only)
+    if settings.runtime.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(_serve(settings))
     return asyncio.run(_serve(settings))
 
 

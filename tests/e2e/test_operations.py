@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -240,3 +241,30 @@ def test_without_kafka_the_service_serves_and_says_so_once(service: PostServiceP
     ]
     assert len(lines) == 1
     assert service.health("post.Post") == SERVING
+
+
+# --- event loop -----------------------------------------------------------------------------
+
+
+def started_on(process: PostServiceProcess) -> str:
+    (line,) = [line for line in process.logs().splitlines() if "serving gRPC" in line]
+    return str(json.loads(line)["event_loop"])
+
+
+def test_serve_runs_on_uvloop_by_default(service: PostServiceProcess) -> None:
+    # Every other e2e test talks to this process: together they are the proof that
+    # grpc.aio (and asyncpg, aiokafka) behave on uvloop.
+    assert started_on(service) == "uvloop"
+
+
+def test_event_loop_asyncio_serves_on_the_standard_loop(
+    db_url: str, user_service: StandInUserService, tmp_path: Path
+) -> None:
+    env = service_env(db_url, USER_SERVICE_ADDR=user_service.addr, EVENT_LOOP="asyncio")
+    process = PostServiceProcess(env, tmp_path / "serve.log").start()
+    try:
+        with grpc.insecure_channel(process.addr) as channel:
+            PostStub(channel).GetGroupPost(pb.PostGetGroupRequest(limit=1), timeout=5)
+        assert started_on(process) == "asyncio"
+    finally:
+        process.stop()
