@@ -22,6 +22,7 @@ from opentelemetry.instrumentation.grpc import (
 from opentelemetry.sdk.trace import TracerProvider
 
 from post_service import service_version
+from post_service._generated.post import post_pb2 as pb
 from post_service.adapters.kafka.producer import KafkaPublisher
 from post_service.adapters.postgres.outbox import PostgresOutbox
 from post_service.adapters.postgres.pool import create_pool
@@ -121,6 +122,9 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     """Wires every part; ``tracer_provider`` overrides the OTEL_* environment (tests)."""
     tracer_provider = tracer_provider or tracer_provider_from_environment(service_version())
     metrics = Metrics()
+    # A series from the start, at zero: an alert on increase() cannot see a first sample.
+    for method in pb.DESCRIPTOR.services_by_name["Post"].methods_by_name:
+        metrics.degraded_responses.labels(method)
     pool = create_pool(settings.db)
     watch_pool(pool, metrics)
     if tracer_provider is not None:

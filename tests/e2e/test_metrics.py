@@ -514,6 +514,16 @@ def test_degraded_responses_are_counted_per_method(traffic: Traffic) -> None:
     assert +counted == expected
 
 
+def test_degraded_responses_have_a_series_per_method_before_any_degraded_answer(
+    traffic: Traffic,
+) -> None:
+    # DeletePost never degrades (it answers no usernames): its series can only be pre-created.
+    name = "post_service_degraded_responses_total"
+    present = {s.labels["grpc_method"] for s in traffic.before.matching(name)}
+    assert present == POST_METHODS
+    assert traffic.after.value(name, grpc_method="DeletePost") == 0
+
+
 def test_pool_build_and_process_metrics(traffic: Traffic) -> None:
     after = traffic.after
     assert after.value("post_service_db_pool_size") == 20  # DB_POOL_SIZE's default
