@@ -96,7 +96,10 @@ class App:
         )
 
     async def stop(self) -> None:
-        """Drain: health NOT_SERVING, refuse new RPCs, finish in-flight ones, then close."""
+        """Drain: health NOT_SERVING, refuse new RPCs, finish in-flight ones, then close.
+
+        Also after a start() that failed half-way: whatever did not start is skipped.
+        """
         grace = self.settings.runtime.shutdown_grace_seconds
         log.info("shutting down", extra={"grace_seconds": grace})
         await self.health.enter_graceful_shutdown()
@@ -108,6 +111,10 @@ class App:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        started = {task.get_name() for task in self._tasks}
+        for name, worker in self.workers.items():
+            if name not in started:
+                worker.close()  # start() failed before this worker ran
         if self.publisher is not None:
             await self.publisher.stop()
         await self.user_channel.close()

@@ -14,6 +14,7 @@ from post_service.config import InvalidSettings, Settings, load_settings
 
 log = logging.getLogger("post_service")
 
+EXIT_START_FAILED = 1
 EXIT_CONFIG_ERROR = 2
 
 
@@ -68,7 +69,13 @@ async def _serve(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
     app = build_app(settings)
-    await app.start()
+    try:
+        await app.start()
+    except Exception:
+        # A port already taken, say: release what did start (ports, pool, channel).
+        log.exception("post-service could not start")
+        await app.stop()
+        return EXIT_START_FAILED
     try:
         await stop_requested.wait()
     finally:

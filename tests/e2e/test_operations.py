@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -196,6 +197,22 @@ def test_serve_refuses_invalid_configuration_with_a_clear_message() -> None:
     assert "DB_URL: Value error, DB_URL must start with postgresql+asyncpg://" in result.stderr
     assert "GRPC_PORT: Input should be a valid integer" in result.stderr
     assert "hunter2-secret" not in result.stderr
+
+
+def test_serve_that_cannot_start_says_why_releases_what_started_and_exits_one(
+    db_url: str,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", env=service_env(db_url, METRICS_PORT=str(port)), timeout=30)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "post-service could not start" in output
+    assert "address already in use" in output
+    assert '"message": "stopped"' in output  # app.stop() ran: ports, pool and channel closed
+    assert "never awaited" not in output  # the workers that never ran were closed too
 
 
 # --- connection recycling -------------------------------------------------------------------
