@@ -25,7 +25,7 @@ from post_service import service_version
 from post_service._generated.post import post_pb2 as pb
 from post_service.adapters.kafka.producer import KafkaPublisher
 from post_service.adapters.postgres.outbox import PostgresOutbox
-from post_service.adapters.postgres.pool import create_pool
+from post_service.adapters.postgres.pool import create_database
 from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.user_service import GrpcUserDirectory, open_channel
 from post_service.config import Settings
@@ -132,14 +132,13 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     # A series from the start, at zero: an alert on increase() cannot see a first sample.
     for method in pb.DESCRIPTOR.services_by_name["Post"].methods_by_name:
         metrics.degraded_responses.labels(method)
-    pool = create_pool(settings.db)
-    watch_pool(pool, metrics)
+    db = create_database(settings.db)
+    watch_pool(db.pool, metrics)
     if tracer_provider is not None:
         # Patches asyncpg's Connection class for the whole process (undone in App.stop);
         # query text is recorded, parameters (post bodies) are not.
         AsyncPGInstrumentor().instrument(tracer_provider=tracer_provider)
-    acquire_timeout = settings.db.connect_timeout_seconds
-    store = PostgresPostStore(pool, acquire_timeout, trace_context=current_trace_context)
+    store = PostgresPostStore(db, trace_context=current_trace_context)
     user_channel = open_channel(
         settings.user_service,
         interceptors=[
@@ -171,7 +170,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     monitor = DatabaseHealthMonitor(
         health_servicer, store.ping, settings.runtime.health_check_interval_seconds
     )
-    outbox = PostgresOutbox(pool, acquire_timeout)
+    outbox = PostgresOutbox(db)
     workers: dict[str, Coroutine[Any, Any, None]] = {
         "db-health": monitor.run(),
         "outbox-gauges": watch_outbox(outbox, metrics, OUTBOX_GAUGE_INTERVAL_SECONDS),
@@ -197,7 +196,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         )
     return App(
         settings=settings,
-        pool=pool,
+        pool=db.pool,
         tracer_provider=tracer_provider,
         user_channel=user_channel,
         store=store,

@@ -1,21 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import asyncpg
 import pytest
 
 from devenv.postgres import LocalPostgres
-from post_service.adapters.postgres.pool import create_pool
+from post_service.adapters.postgres.pool import Database, create_database
 from post_service.config import DatabaseSettings
-
-ACQUIRE_TIMEOUT_SECONDS = 2.0
 
 
 @pytest.fixture
-async def pool(db_url: str, postgres: LocalPostgres) -> AsyncIterator[Any]:
+async def db(db_url: str, postgres: LocalPostgres) -> AsyncIterator[Database]:
     postgres.psql("TRUNCATE posts, outbox RESTART IDENTITY")
-    created: asyncpg.Pool = await create_pool(DatabaseSettings(url=db_url))  # type: ignore[arg-type]
+    created = create_database(DatabaseSettings(url=db_url))  # type: ignore[arg-type]
+    await created.pool
     yield created
-    await created.close()
+    await created.pool.close()

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from devenv.postgres import LocalPostgres
 from post_service.adapters.postgres.migrations import find_alembic_config
 from post_service.adapters.postgres.outbox import PostgresOutbox
-from post_service.adapters.postgres.pool import create_pool
+from post_service.adapters.postgres.pool import Database, create_database
 from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.postgres.tables import metadata
 from post_service.config import DatabaseSettings
@@ -25,35 +24,30 @@ from post_service.domain.events import PostCreated
 from post_service.domain.paging import Page
 from post_service.domain.posts import PostContent
 from post_service.service.ports import OutboundMessage, PublishFailed
-from tests.integration.conftest import ACQUIRE_TIMEOUT_SECONDS
 from tests.support.post_service_process import run_cli, service_env
 
 pytestmark = pytest.mark.integration
 
 
-async def count(pool: asyncpg.Pool, table: str) -> int:
-    return int(await pool.fetchval(f"SELECT count(*) FROM {table}"))  # a test's own constant
+async def count(db: Database, table: str) -> int:
+    return int(await db.pool.fetchval(f"SELECT count(*) FROM {table}"))  # a test's own constant
 
 
-def store_on(pool: asyncpg.Pool, **kwargs: object) -> PostgresPostStore:
-    return PostgresPostStore(pool, ACQUIRE_TIMEOUT_SECONDS, **kwargs)  # type: ignore[arg-type]
-
-
-async def test_a_change_and_its_event_commit_together(pool: asyncpg.Pool) -> None:
-    store = store_on(pool, trace_context=lambda: {"traceparent": "00-abc-def-01"})
+async def test_a_change_and_its_event_commit_together(db: Database) -> None:
+    store = PostgresPostStore(db, trace_context=lambda: {"traceparent": "00-abc-def-01"})
     async with store.transaction() as tx:
         post = await tx.add_post(7, PostContent("t", "b"))
         await tx.record_events([PostCreated(post)])
-    (row,) = await pool.fetch("SELECT * FROM outbox")
+    (row,) = await db.pool.fetch("SELECT * FROM outbox")
     assert (row["post_id"], row["event_type"], row["sent_at"]) == (post.id, "post.created", None)
     assert json.loads(row["payload"])["post"]["id"] == post.id
     assert json.loads(row["trace_context"]) == {"traceparent": "00-abc-def-01"}
 
 
 async def test_a_failure_after_the_insert_leaves_neither_post_nor_event(
-    pool: asyncpg.Pool,
+    db: Database,
 ) -> None:
-    store = store_on(pool)
+    store = PostgresPostStore(db)
 
     async def create_then_fail() -> None:
         async with store.transaction() as tx:
@@ -63,12 +57,12 @@ async def test_a_failure_after_the_insert_leaves_neither_post_nor_event(
 
     with pytest.raises(RuntimeError, match="boom"):
         await create_then_fail()
-    assert await count(pool, "posts") == 0
-    assert await count(pool, "outbox") == 0
+    assert await count(db, "posts") == 0
+    assert await count(db, "outbox") == 0
 
 
-async def test_keyset_listing_uses_the_index_not_offset(pool: asyncpg.Pool) -> None:
-    store = store_on(pool)
+async def test_keyset_listing_uses_the_index_not_offset(db: Database) -> None:
+    store = PostgresPostStore(db)
     async with store.transaction() as tx:
         ids = [(await tx.add_post(n % 3 + 1, PostContent(f"t{n}", "b"))).id for n in range(10)]
     async with store.reading() as reader:
@@ -81,15 +75,15 @@ async def test_keyset_listing_uses_the_index_not_offset(pool: asyncpg.Pool) -> N
     )
 
 
-async def test_author_listing_query_plan_uses_the_author_index(pool: asyncpg.Pool) -> None:
-    await pool.execute(
+async def test_author_listing_query_plan_uses_the_author_index(db: Database) -> None:
+    await db.pool.execute(
         "INSERT INTO posts (author_id, title, body) "
         "SELECT g % 20 + 1, 't', 'b' FROM generate_series(1, 20000) AS g"
     )
-    await pool.execute("ANALYZE posts")
+    await db.pool.execute("ANALYZE posts")
     plan = "\n".join(
         row[0]
-        for row in await pool.fetch(
+        for row in await db.pool.fetch(
             "EXPLAIN SELECT id FROM posts WHERE author_id = 1 ORDER BY id DESC LIMIT 100"
         )
     )
@@ -97,8 +91,8 @@ async def test_author_listing_query_plan_uses_the_author_index(pool: asyncpg.Poo
     assert "Sort" not in plan
 
 
-async def test_deleting_a_users_posts_goes_in_bounded_batches(pool: asyncpg.Pool) -> None:
-    store = store_on(pool)
+async def test_deleting_a_users_posts_goes_in_bounded_batches(db: Database) -> None:
+    store = PostgresPostStore(db)
     async with store.transaction() as tx:
         mine = [(await tx.add_post(4, PostContent("t", "b"))).id for _ in range(5)]
         other = (await tx.add_post(5, PostContent("t", "b"))).id
@@ -115,11 +109,12 @@ async def test_ping_reports_an_unreachable_database_as_false() -> None:
     unreachable = DatabaseSettings(
         url="postgresql+asyncpg://u:p@127.0.0.1:1/x", connect_timeout_seconds=1
     )  # type: ignore[arg-type]
-    pool = await create_pool(unreachable)  # starts: it connects nothing up front
+    db = create_database(unreachable)
+    await db.pool  # starts: it connects nothing up front
     try:
-        assert await store_on(pool).ping(timeout_seconds=2) is False
+        assert await PostgresPostStore(db).ping(timeout_seconds=2) is False
     finally:
-        pool.terminate()
+        db.pool.terminate()
 
 
 async def test_the_migrated_schema_matches_the_table_definitions(db_url: str) -> None:
@@ -161,13 +156,13 @@ def run_alembic(ini: str, env: dict[str, str], *args: str) -> subprocess.Complet
 
 
 async def test_the_relay_marks_published_rows_sent_and_pruning_keeps_recent_ones(
-    pool: asyncpg.Pool,
+    db: Database,
 ) -> None:
-    store = store_on(pool)
+    store = PostgresPostStore(db)
     async with store.transaction() as tx:
         posts_made = [await tx.add_post(3, PostContent(f"t{n}", "b")) for n in range(3)]
         await tx.record_events([PostCreated(post) for post in posts_made])
-    outbox_adapter = PostgresOutbox(pool, ACQUIRE_TIMEOUT_SECONDS)
+    outbox_adapter = PostgresOutbox(db)
     published: list[OutboundMessage] = []
 
     async def publish(messages: Sequence[OutboundMessage]) -> None:
@@ -178,16 +173,16 @@ async def test_the_relay_marks_published_rows_sent_and_pruning_keeps_recent_ones
     assert await outbox_adapter.relay_pending(publish, limit=2) == 1
     assert [m.key for m in published] == [str(p.id).encode() for p in posts_made]
     assert (await outbox_adapter.backlog()).pending == 0
-    await pool.execute(
+    await db.pool.execute(
         "UPDATE outbox SET sent_at = now() - interval '2 days' WHERE post_id = $1",
         posts_made[0].id,
     )
     assert await outbox_adapter.prune_sent(timedelta(hours=24)) == 1
-    assert await count(pool, "outbox") == 2
+    assert await count(db, "outbox") == 2
 
 
-async def test_a_failed_publish_leaves_the_rows_pending(pool: asyncpg.Pool) -> None:
-    store = store_on(pool)
+async def test_a_failed_publish_leaves_the_rows_pending(db: Database) -> None:
+    store = PostgresPostStore(db)
     async with store.transaction() as tx:
         post = await tx.add_post(3, PostContent("t", "b"))
         await tx.record_events([PostCreated(post)])
@@ -196,5 +191,5 @@ async def test_a_failed_publish_leaves_the_rows_pending(pool: asyncpg.Pool) -> N
         raise PublishFailed("broker down")
 
     with pytest.raises(PublishFailed):
-        await PostgresOutbox(pool, ACQUIRE_TIMEOUT_SECONDS).relay_pending(broker_down, limit=10)
-    assert (await PostgresOutbox(pool, ACQUIRE_TIMEOUT_SECONDS).backlog()).pending == 1
+        await PostgresOutbox(db).relay_pending(broker_down, limit=10)
+    assert (await PostgresOutbox(db).backlog()).pending == 1

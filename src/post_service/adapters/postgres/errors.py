@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-from post_service.domain.errors import DependencyUnavailable
 
 # Errors that say the database could not be reached or answered too late. They become
 # UNAVAILABLE (retryable); every other database error is a bug and stays INTERNAL.
@@ -47,14 +43,3 @@ def is_unreachable(error: BaseException) -> bool:
         driver_error = error.orig  # the driver's exception, which carries the SQLSTATE
     sqlstate = getattr(driver_error, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(UNREACHABLE_SQLSTATES)
-
-
-@asynccontextmanager
-async def unavailable_when_unreachable() -> AsyncIterator[None]:
-    """Turns "database down" errors into the domain's retryable ``DependencyUnavailable``."""
-    try:
-        yield
-    except Exception as error:
-        if is_unreachable(error):
-            raise DependencyUnavailable("database") from error
-        raise

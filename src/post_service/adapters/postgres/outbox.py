@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import asyncpg
-
 from post_service.adapters.post_events import CONTENT_TYPE
-from post_service.adapters.postgres.errors import unavailable_when_unreachable
+from post_service.adapters.postgres.pool import Database
 from post_service.service.ports import OutboundMessage, OutboxBacklog, Publish
 
 # One relay at a time across replicas keeps each post's events in commit order; the
@@ -30,16 +28,11 @@ BACKLOG = (
 
 
 class PostgresOutbox:
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout_seconds: float) -> None:
-        self._pool = pool
-        self._acquire_timeout = acquire_timeout_seconds
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def relay_pending(self, publish: Publish, limit: int) -> int:
-        async with (
-            unavailable_when_unreachable(),
-            self._pool.acquire(timeout=self._acquire_timeout) as conn,
-            conn.transaction(),
-        ):
+        async with self._db.connection() as conn, conn.transaction():
             if not await conn.fetchval(TRY_RELAY_LOCK, RELAY_LOCK_KEY):
                 return 0
             rows = await conn.fetch(PENDING, limit)
@@ -59,18 +52,12 @@ class PostgresOutbox:
             return len(rows)
 
     async def prune_sent(self, older_than: timedelta) -> int:
-        async with (
-            unavailable_when_unreachable(),
-            self._pool.acquire(timeout=self._acquire_timeout) as conn,
-        ):
+        async with self._db.connection() as conn:
             status: str = await conn.execute(PRUNE_SENT, older_than)
         return int(status.rsplit(" ", 1)[1])  # "DELETE <count>"
 
     async def backlog(self) -> OutboxBacklog:
-        async with (
-            unavailable_when_unreachable(),
-            self._pool.acquire(timeout=self._acquire_timeout) as conn,
-        ):
+        async with self._db.connection() as conn:
             pending, oldest_age = await conn.fetchrow(BACKLOG)
         return OutboxBacklog(pending=int(pending), oldest_age_seconds=float(oldest_age))
 

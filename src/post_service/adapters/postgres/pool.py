@@ -7,13 +7,42 @@ SQLAlchemy still describes the schema and runs the Alembic migrations.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 
+from post_service.adapters.postgres.errors import is_unreachable
 from post_service.config import DatabaseSettings
+from post_service.domain.errors import DependencyUnavailable
 
 # A connection unused for this long is closed, so a burst leaves no lasting load on
 # PostgreSQL (max_connections is shared by every replica).
 IDLE_CONNECTION_LIFETIME_SECONDS = 300.0
+
+
+class Database:
+    """The pool, and the one way the adapters borrow a connection from it."""
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout_seconds: float) -> None:
+        self.pool = pool
+        self._acquire_timeout = acquire_timeout_seconds
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; "database down" errors leave as ``DependencyUnavailable``."""
+        try:
+            async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
+                yield conn
+        except Exception as error:
+            if is_unreachable(error):
+                raise DependencyUnavailable("database") from error
+            raise
+
+
+def create_database(settings: DatabaseSettings) -> Database:
+    """Waiting for a free connection is bounded like connecting: DB_CONNECT_TIMEOUT_SECONDS."""
+    return Database(create_pool(settings), settings.connect_timeout_seconds)
 
 
 def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:

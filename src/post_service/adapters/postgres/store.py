@@ -17,7 +17,8 @@ from typing import Any
 import asyncpg
 
 from post_service.adapters.post_events import encode_event, event_type, post_id_of
-from post_service.adapters.postgres.errors import is_unreachable, unavailable_when_unreachable
+from post_service.adapters.postgres.pool import Database
+from post_service.domain.errors import DependencyUnavailable
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
 from post_service.domain.posts import Post, PostContent, PostSummary
@@ -67,43 +68,28 @@ TraceContextSource = Callable[[], Mapping[str, str]]
 class PostgresPostStore:
     """Hands out a reader (autocommit) or a transaction; one instance per process."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        acquire_timeout_seconds: float,
-        trace_context: TraceContextSource = lambda: {},
-    ) -> None:
-        self._pool = pool
-        self._acquire_timeout = acquire_timeout_seconds
+    def __init__(self, db: Database, trace_context: TraceContextSource = lambda: {}) -> None:
+        self._db = db
         self._trace_context = trace_context
 
     async def ping(self, timeout_seconds: float) -> bool:
         """True when the database answers a trivial query within the timeout."""
         try:
-            async with asyncio.timeout(timeout_seconds), self._pool.acquire() as conn:
+            async with asyncio.timeout(timeout_seconds), self._db.connection() as conn:
                 await conn.fetchval("SELECT 1")
-        except Exception as error:
-            if is_unreachable(error):
-                return False
-            raise
+        except (DependencyUnavailable, TimeoutError):
+            return False
         return True
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[PostgresPosts]:
         # Reads need no transaction: autocommit saves the BEGIN/COMMIT round trips.
-        async with (
-            unavailable_when_unreachable(),
-            self._pool.acquire(timeout=self._acquire_timeout) as conn,
-        ):
+        async with self._db.connection() as conn:
             yield PostgresPosts(conn, self._trace_context)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresPosts]:
-        async with (
-            unavailable_when_unreachable(),
-            self._pool.acquire(timeout=self._acquire_timeout) as conn,
-            conn.transaction(),
-        ):
+        async with self._db.connection() as conn, conn.transaction():
             yield PostgresPosts(conn, self._trace_context)
 
 
