@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 import grpc
 import uvloop
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bench.dataset import body_text
+from bench.serving import serve_until_signalled
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post import post_pb2_grpc as pb_grpc
 
@@ -79,21 +78,12 @@ class CeilingServicer(pb_grpc.PostServicer):
 
 
 async def serve(host: str, port: int) -> None:
-    server = grpc.aio.server()
-    pb_grpc.add_PostServicer_to_server(CeilingServicer(), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if server.add_insecure_port(f"{host}:{port}") == 0:
-        raise OSError(f"cannot bind {host}:{port}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await server.start()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set("post.Post", health_pb2.HealthCheckResponse.SERVING)
-    await stop.wait()
-    await server.stop(1)
+    await serve_until_signalled(
+        lambda server: pb_grpc.add_PostServicer_to_server(CeilingServicer(), server),
+        host,
+        port,
+        serving=("", "post.Post"),
+    )
 
 
 def main() -> None:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from bench.serving import serve_until_signalled
 from post_service._generated.user_post import user_post_pb2 as pb
 from post_service._generated.user_post import user_post_pb2_grpc as pb_grpc
 
@@ -53,20 +52,11 @@ class StandInUsers(pb_grpc.UserPostServicer):
 
 
 async def serve(host: str, port: int, users: int) -> None:
-    server = grpc.aio.server()
-    pb_grpc.add_UserPostServicer_to_server(StandInUsers(users), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if server.add_insecure_port(f"{host}:{port}") == 0:
-        raise OSError(f"cannot bind {host}:{port}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await server.start()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    await stop.wait()
-    await server.stop(1)
+    await serve_until_signalled(
+        lambda server: pb_grpc.add_UserPostServicer_to_server(StandInUsers(users), server),
+        host,
+        port,
+    )
 
 
 def main() -> None:
