@@ -311,7 +311,18 @@ def traffic(
     wait_until_scraped(prometheus, service.metrics_port)
     every_rpc_with_client_errors(stub)
 
-    after = scrape(service.metrics_port)
+    # The server counts a call after its status is on the wire: wait for the last one.
+    handled = "grpc_server_handled_total"
+    calls = sum(stub.codes.values()) + before.value(handled, grpc_service="post.Post")
+
+    def all_counted() -> Exposition | None:
+        exposition = scrape(service.metrics_port)
+        return exposition if exposition.value(handled, grpc_service="post.Post") >= calls else None
+
+    try:
+        after: Exposition = poll(all_counted, timeout=5)
+    except TimeoutError:
+        after = scrape(service.metrics_port)  # the tests below say what is missing
     assert user_service.calls is received, "the stand-in was reset during the traffic"
     return Traffic(
         before,
