@@ -1,4 +1,5 @@
-"""The committed gRPC stubs are exactly what proto/ generates (run `make protos` if not)."""
+"""The committed gRPC stubs are exactly what proto/ generates (run `make protos` if not), and
+proto/ keeps the wire contracts the platform has deployed (golden copies in tests/contract/)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def test_committed_stubs_match_the_protos(tmp_path: Path) -> None:
     assert stale == [], f"stale stubs, run `make protos`: {stale}"
 
 
-SHARED_CONTRACTS = ROOT.parent / "shared" / "contract"
+# Byte-for-byte copies of the contracts as deployed (the gateway's post.proto, User-service's
+# user_post.proto), kept in the repository so that any clone can check itself against them.
+DEPLOYED_CONTRACTS = ROOT / "tests" / "contract" / "deployed"
 
 
 def wire_shape(proto_root: Path, proto: str, tmp_path: Path) -> dict[str, object]:
@@ -54,6 +57,15 @@ def wire_shape(proto_root: Path, proto: str, tmp_path: Path) -> dict[str, object
 
 @pytest.mark.parametrize("proto", ["post/post.proto", "user_post/user_post.proto"])
 def test_our_protos_keep_the_deployed_wire_contracts(proto: str, tmp_path: Path) -> None:
-    deployed = wire_shape(SHARED_CONTRACTS, proto, tmp_path / "deployed")
+    deployed = wire_shape(DEPLOYED_CONTRACTS, proto, tmp_path / "deployed")
     ours = wire_shape(ROOT / "proto", proto, tmp_path / "ours")
     assert ours == deployed
+
+
+def test_a_renumbered_field_breaks_the_deployed_wire_contract(tmp_path: Path) -> None:
+    changed = tmp_path / "changed" / "post" / "post.proto"
+    changed.parent.mkdir(parents=True)
+    source = (ROOT / "proto" / "post" / "post.proto").read_text()
+    changed.write_text(source.replace("int32 post_id = 1;", "int32 post_id = 5;", 1))
+    deployed = wire_shape(DEPLOYED_CONTRACTS, "post/post.proto", tmp_path / "deployed")
+    assert wire_shape(tmp_path / "changed", "post/post.proto", tmp_path / "ours") != deployed
