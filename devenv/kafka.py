@@ -38,6 +38,7 @@ import tempfile
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -176,9 +177,16 @@ def java_executable() -> str:
     return java
 
 
-def random_cluster_id() -> str:
-    """A cluster id in Kafka's format: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def random_cluster_id(new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A cluster id in Kafka's format: a random UUID, URL-safe base64 without padding (22 chars).
+
+    One in 64 such strings begins with "-", which ``kafka-storage format --cluster-id`` would read
+    as an option; Kafka's own generator draws again in that case, and so does this one.
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(new_uuid().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def broker_count(host: str, port: int, timeout: float = 2.0) -> int:
@@ -235,12 +243,6 @@ class LocalKafka:
         while self.controller_port == self.port:
             self.controller_port = free_port()
         self.num_partitions = num_partitions
-        self.dir = Path(tempfile.mkdtemp(prefix="post-service-kafka-"))
-        self.data = self.dir / "data"
-        self.logs = self.dir / "logs"
-        self.logs.mkdir()
-        self.config = self.dir / "server.properties"
-        self.log4j_config = self.dir / "log4j2.properties"
         self.cluster_id = random_cluster_id()
         self.java = java_executable()
         self._cds = os.environ.get("DEVENV_KAFKA_CDS", "1") != "0"
@@ -248,10 +250,22 @@ class LocalKafka:
         self._cds_dump: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], LocalKafka] | None = None
-        self.log4j_config.write_text(LOG4J2_PROPERTIES)
-        self.config.write_text(
-            "".join(f"{key}={value}\n" for key, value in self._properties(extra_properties).items())
-        )
+        self._has_started = False
+        # Everything that can fail without a directory ran above; from here on, a failure
+        # removes the directory again.
+        self.dir = Path(tempfile.mkdtemp(prefix="post-service-kafka-"))
+        self.data = self.dir / "data"
+        self.logs = self.dir / "logs"
+        self.config = self.dir / "server.properties"
+        self.log4j_config = self.dir / "log4j2.properties"
+        try:
+            self.logs.mkdir()
+            self.log4j_config.write_text(LOG4J2_PROPERTIES)
+            properties = self._properties(extra_properties)
+            self.config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     @property
     def bootstrap_servers(self) -> str:
@@ -355,10 +369,27 @@ class LocalKafka:
             raise KafkaStartError(f"formatting Kafka storage failed:\n{output}")
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> LocalKafka:
-        """Start the broker (again: same ports, same data) and wait until clients can use it."""
+        """Start the broker (again: same ports, same data) and wait until clients can use it.
+
+        If the first start fails, the temporary directory goes too (the error carries the tail
+        of the logs): no caller holds a started broker to close, and a ``with`` block never
+        reaches ``__exit__``. A failed restart keeps the data for the owner's ``close()``.
+        """
         if self.running:
             return self
-        self._format_storage()
+        try:
+            self._format_storage()
+            self._launch()
+            self._wait_ready(timeout)
+        except BaseException:
+            self.kill()
+            if not self._has_started:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self._has_started = True
+        return self
+
+    def _launch(self) -> None:
         with (self.logs / "stdout.log").open("ab") as output:
             self._process = subprocess.Popen(
                 self._java("kafka.Kafka", str(self.config), dump_cds=True),
@@ -366,12 +397,6 @@ class LocalKafka:
                 cwd=self.dir, env=self._env(), start_new_session=True,
             )  # fmt: skip
         self._finalizer = weakref.finalize(self, _kill_quietly, self._process)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.kill()
-            raise
-        return self
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
