@@ -16,6 +16,11 @@ loading and verifying the same classes again (about a second less per start on 2
 written to a private file and renamed into place, so a crash never leaves a torn archive behind;
 ``DEVENV_KAFKA_CDS=0`` turns it off.
 
+``provision()`` creates topics the way the platform's topic provisioning does before a service
+is deployed (``service_topics()`` names those post-service uses, from its settings), and waits
+until a consumer group can find its coordinator, so that a service started next finds a broker
+as it would in the cluster.
+
 Command line: ``python -m devenv.kafka [--port N] [--partitions N]`` starts a broker, prints its
 bootstrap address (``127.0.0.1:PORT``) on stdout and runs until Ctrl-C or SIGTERM.
 """
@@ -23,6 +28,7 @@ bootstrap address (``127.0.0.1:PORT``) on stdout and runs until Ctrl-C or SIGTER
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import fcntl
 import hashlib
@@ -38,17 +44,24 @@ import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from post_service.config import KafkaSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 CACHE_DIR = ROOT / ".cache" / "kafka"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
+PROVISION_TIMEOUT_SECONDS = 30.0
 MAVEN_TIMEOUT_SECONDS = 900.0
 NODE_ID = 1
+RESERVED_UUIDS = frozenset({0, 1})  # Kafka's Uuid.ZERO_UUID and Uuid.ONE_UUID (metadata topic id)
 
 # Quick start on a small shared machine: a bounded heap, the serial collector and only the C1
 # compiler (the broker serves test traffic, not benchmarks).
@@ -178,15 +191,82 @@ def java_executable() -> str:
 
 
 def random_cluster_id(new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
-    """A cluster id in Kafka's format: a random UUID, URL-safe base64 without padding (22 chars).
+    """A cluster id as Kafka's ``Uuid.randomUuid()`` makes one: a random UUID in URL-safe base64
+    without padding (22 characters), drawn again while it contains "-" or is reserved.
 
-    One in 64 such strings begins with "-", which ``kafka-storage format --cluster-id`` would read
-    as an option; Kafka's own generator draws again in that case, and so does this one.
+    An id that begins with "-" (one in 64) is read by ``kafka-storage format --cluster-id`` as an
+    option and the broker never starts; Kafka's generator avoids a "-" anywhere, and so do we.
     """
     while True:
-        candidate = base64.urlsafe_b64encode(new_uuid().bytes).decode().rstrip("=")
-        if not candidate.startswith("-"):
+        drawn = new_uuid()
+        candidate = base64.urlsafe_b64encode(drawn.bytes).decode().rstrip("=")
+        if "-" not in candidate and drawn.int not in RESERVED_UUIDS:
             return candidate
+
+
+def service_topics(settings: KafkaSettings) -> tuple[str, ...]:
+    """The topics post-service consumes and publishes to, named as its settings name them."""
+    return (
+        settings.user_deleted_topic,
+        settings.admin_delete_post_topic,
+        settings.post_events_topic,
+        settings.dead_letter_topic,
+    )
+
+
+async def create_topics(
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    partitions: int,
+    consumer_group: str | None = None,
+    timeout: float = PROVISION_TIMEOUT_SECONDS,  # noqa: ASYNC109
+) -> None:
+    """Create ``topics`` unless they exist; then wait until brokers serve them and, when given,
+    until ``consumer_group`` has a coordinator (the first lookup creates ``__consumer_offsets``).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        async with asyncio.timeout(timeout):
+            response = await admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+            # Errors come back per topic rather than raised; an existing topic is what we want.
+            problems = [
+                f"{error[0]}: {for_code(error[1]).__name__} {error[2] if len(error) > 2 else ''}"
+                for error in response.topic_errors
+                if error[1] not in (0, TopicAlreadyExistsError.errno)
+            ]
+            if problems:
+                raise KafkaStartError("creating topics failed: " + "; ".join(problems))
+            await _wait_until_served(admin, topics)
+            if consumer_group is not None:
+                await _wait_for_coordinator(admin, consumer_group)
+    finally:
+        await admin.close()
+
+
+async def _wait_until_served(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> None:
+    """Until the broker's metadata lists every topic with a leader for each partition."""
+    while True:
+        described = await admin.describe_topics(list(topics))
+        if len(described) == len(topics) and all(
+            topic["error_code"] == 0
+            and topic["partitions"]
+            and all(partition["leader"] >= 0 for partition in topic["partitions"])
+            for topic in described
+        ):
+            return
+        await asyncio.sleep(0.1)
+
+
+async def _wait_for_coordinator(admin: AIOKafkaAdminClient, group: str) -> None:
+    while True:
+        try:
+            await admin.find_coordinator(group)
+            return
+        except KafkaError as error:
+            if not error.retriable:
+                raise
+        await asyncio.sleep(0.1)
 
 
 def broker_count(host: str, port: int, timeout: float = 2.0) -> int:
@@ -417,6 +497,12 @@ class LocalKafka:
         raise KafkaStartError(
             f"Kafka did not become ready on {self.bootstrap_servers} within {timeout:g}s "
             f"({problem})\n{self.tail()}"
+        )
+
+    def provision(self, topics: Sequence[str], consumer_group: str | None = None) -> None:
+        """Create ``topics`` (with the broker's partition count) as the platform would."""
+        asyncio.run(
+            create_topics(self.bootstrap_servers, topics, self.num_partitions, consumer_group)
         )
 
     def tail(self, characters: int = 4000) -> str:

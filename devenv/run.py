@@ -3,8 +3,10 @@
 Starts what is not configured: a throwaway PostgreSQL when DB_URL is unset, a
 single-node Kafka when KAFKA_BOOTSTRAP_SERVERS is unset (set it to "" to run
 without Kafka), and a stand-in User-service when USER_SERVICE_ADDR is unset.
-Then migrates and runs `post-service serve` until Ctrl-C; everything it started
-is removed on exit.
+On the Kafka it starts, it creates the topics the service uses (named by its
+KAFKA_* settings) as the platform's topic provisioning would; a broker you
+configure is yours to provision. Then migrates and runs `post-service serve`
+until Ctrl-C; everything it started is removed on exit.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devenv.kafka import LocalKafka
+from pydantic import ValidationError
+
+from devenv.kafka import LocalKafka, service_topics
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
+from post_service.config import KafkaSettings
 
 POST_SERVICE = str(Path(sys.executable).parent / "post-service")
 
@@ -33,6 +38,7 @@ def main() -> int:
             kafka = started.enter_context(LocalKafka())
             env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
             print(f"local Kafka: {kafka.bootstrap_servers}", flush=True)
+            provision(kafka)
         if not env.get("USER_SERVICE_ADDR"):
             user_service = StandInUserService().start()
             started.callback(user_service.stop)
@@ -48,6 +54,17 @@ def main() -> int:
         except KeyboardInterrupt:
             serve.terminate()
             return serve.wait(30)
+
+
+def provision(kafka: LocalKafka) -> None:
+    """The service's topics and its consumer group's coordinator, before the service starts."""
+    try:
+        settings = KafkaSettings()
+    except ValidationError:
+        return  # `post-service` names the bad variable and stops; nothing to provision for
+    topics = service_topics(settings)
+    kafka.provision(topics, consumer_group=settings.consumer_group)
+    print(f"local Kafka topics: {', '.join(topics)}", flush=True)
 
 
 if __name__ == "__main__":

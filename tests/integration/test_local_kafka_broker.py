@@ -2,7 +2,9 @@
 
 Uses the real aiokafka client against one module-scoped broker: a produce/consume round trip,
 then a clean stop and an abrupt kill, each followed by a start on the same port with the
-earlier messages still there.
+earlier messages still there. Provisioning creates the topics post-service uses, as the platform
+would, idempotently. And the real storage tool: a cluster id that begins with "-" (which
+random_cluster_id() no longer returns) fails the start, which removes its directory.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
-from devenv.kafka import LocalKafka
+from devenv.kafka import KafkaStartError, LocalKafka, service_topics
+from post_service.config import KafkaSettings
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +62,26 @@ async def consume(bootstrap_servers: str, topic: str, count: int) -> list[bytes]
     return values
 
 
+async def list_topics(bootstrap_servers: str) -> dict[str, int]:
+    """Every topic the broker knows, with its partition count."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {topic["topic"]: len(topic["partitions"]) for topic in described}
+
+
+async def find_coordinator(bootstrap_servers: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return int(await admin.find_coordinator(group))
+    finally:
+        await admin.close()
+
+
 async def test_round_trip_through_an_auto_created_topic(kafka: LocalKafka) -> None:
     assert kafka.bootstrap_servers == f"127.0.0.1:{kafka.port}"
     assert kafka.pid is not None
@@ -90,3 +114,38 @@ async def test_kill_and_start_keep_acknowledged_data(kafka: LocalKafka) -> None:
     await produce(kafka.bootstrap_servers, "harness-kill", b"after-kill")
     values = await consume(kafka.bootstrap_servers, "harness-kill", 2)
     assert sorted(values) == [b"after-kill", b"before-kill"]
+
+
+def test_a_start_that_fails_to_format_removes_its_directory() -> None:
+    broker = LocalKafka()
+    # What random_cluster_id() returned once in 64 calls: kafka-storage reads it as an option.
+    broker.cluster_id = "-" + broker.cluster_id[1:]
+
+    with pytest.raises(KafkaStartError, match="formatting Kafka storage failed"):
+        broker.start()
+
+    assert not broker.dir.exists()
+
+
+async def test_provisioning_creates_the_services_topics_from_its_settings(
+    kafka: LocalKafka,
+) -> None:
+    settings = KafkaSettings(
+        user_deleted_topic="prov_delete",
+        admin_delete_post_topic="prov_admin_delete_post",
+        post_events_topic="prov_post_events",
+        dead_letter_topic="prov_dlq",
+        consumer_group="prov-group",
+    )
+    wanted = service_topics(settings)
+    assert set(wanted) == {"prov_delete", "prov_admin_delete_post", "prov_post_events", "prov_dlq"}
+    assert not set(wanted) & set(await list_topics(kafka.bootstrap_servers))
+
+    await asyncio.to_thread(kafka.provision, wanted, settings.consumer_group)
+    await asyncio.to_thread(kafka.provision, wanted, settings.consumer_group)  # idempotent
+
+    topics = await list_topics(kafka.bootstrap_servers)
+    assert {name: topics.get(name) for name in wanted} == dict.fromkeys(
+        wanted, kafka.num_partitions
+    )
+    assert await find_coordinator(kafka.bootstrap_servers, settings.consumer_group) >= 0
