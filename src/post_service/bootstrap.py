@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import gc
 import logging
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import asyncpg
 import grpc
 from grpc_health.v1 import health
+from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.grpc import (
     aio_client_interceptors,
@@ -26,6 +26,7 @@ from post_service._generated.post import post_pb2 as pb
 from post_service.adapters.kafka.producer import KafkaPublisher
 from post_service.adapters.postgres.outbox import PostgresOutbox
 from post_service.adapters.postgres.pool import create_database
+from post_service.adapters.postgres.readiness import PostgresReadiness
 from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.user_service import GrpcUserDirectory, open_channel
 from post_service.config import Settings
@@ -36,6 +37,7 @@ from post_service.entrypoints.grpc.server import create_server
 from post_service.entrypoints.grpc.servicer import PostServicer
 from post_service.entrypoints.kafka.deletions import DeletionConsumer
 from post_service.entrypoints.kafka.relay import OutboxRelay
+from post_service.entrypoints.supervisor import Supervisor, Worker
 from post_service.service.moderation import ModerationService
 from post_service.service.posts import PostRules, PostService
 from post_service.service.usernames import UsernameResolver
@@ -69,18 +71,17 @@ class App:
     health_monitor: DatabaseHealthMonitor
     metrics: Metrics
     metrics_server: MetricsServer
-    workers: dict[str, Coroutine[Any, Any, None]]
+    workers: Mapping[str, Worker]
+    supervisor: Supervisor
     publisher: KafkaPublisher | None
     tracer_provider: TracerProvider | None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.pool  # connects nothing yet: connections open when first needed
         await self.metrics_server.start()
         await self.server.start()
         await self.health_monitor.start()
-        for name, worker in self.workers.items():
-            self._tasks.append(asyncio.create_task(worker, name=name))
+        self.supervisor.start(self.workers)
         # What start-up built (modules, descriptors, settings) lives as long as the process:
         # frozen out of the collector, a full collection scans only what serving allocates.
         # One pass over the start-up heap took 52 ms here, a stall for every request in flight.
@@ -106,15 +107,7 @@ class App:
         await self.server.stop(grace)
         # Workers stop between messages/batches: an unfinished one is neither committed nor
         # marked sent, so it is simply redone by the next owner.
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        started = {task.get_name() for task in self._tasks}
-        for name, worker in self.workers.items():
-            if name not in started:
-                worker.close()  # start() failed before this worker ran
+        await self.supervisor.stop()
         if self.publisher is not None:
             await self.publisher.stop()
         await self.user_channel.close()
@@ -139,12 +132,13 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         # query text is recorded, parameters (post bodies) are not.
         AsyncPGInstrumentor().instrument(tracer_provider=tracer_provider)
     store = PostgresPostStore(db, trace_context=current_trace_context)
+    # W3C trace context is part of the platform contract: the caller's traceparent goes on
+    # into User-service calls and the outbox whether or not spans are exported. Without an
+    # exporter the no-op provider carries the caller's context and records nothing.
+    propagating = tracer_provider or trace.NoOpTracerProvider()
     user_channel = open_channel(
         settings.user_service,
-        interceptors=[
-            ClientMetricsInterceptor(metrics),
-            *(aio_client_interceptors(tracer_provider) if tracer_provider else ()),
-        ],
+        interceptors=[ClientMetricsInterceptor(metrics), *aio_client_interceptors(propagating)],
     )
     users = GrpcUserDirectory(user_channel, settings.user_service.timeout_seconds)
     usernames = UsernameResolver(
@@ -160,20 +154,24 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     posts = PostService(store, usernames, rules)
     moderation = ModerationService(store, settings.kafka.user_deletion_batch_size)
     health_servicer = create_health_servicer()
-    interceptors: list[grpc.aio.ServerInterceptor] = []
-    if tracer_provider is not None:
-        # Before the server object exists: grpc.aio fixes its interceptors at creation.
-        not_health = filters.negate(filters.service_name("grpc.health.v1.Health"))
-        interceptors.append(aio_server_interceptor(tracer_provider, filter_=not_health))
-    interceptors += [ServerMetricsInterceptor(metrics), DomainErrorInterceptor()]
+    not_health = filters.negate(filters.service_name("grpc.health.v1.Health"))
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        aio_server_interceptor(propagating, filter_=not_health),
+        ServerMetricsInterceptor(metrics),
+        DomainErrorInterceptor(),
+    ]
     server, port = create_server(settings.grpc, PostServicer(posts), health_servicer, interceptors)
     monitor = DatabaseHealthMonitor(
-        health_servicer, store.ping, settings.runtime.health_check_interval_seconds
+        health_servicer,
+        PostgresReadiness(db).problem,
+        settings.runtime.health_check_interval_seconds,
     )
     outbox = PostgresOutbox(db)
-    workers: dict[str, Coroutine[Any, Any, None]] = {
-        "db-health": monitor.run(),
-        "outbox-gauges": watch_outbox(outbox, metrics, OUTBOX_GAUGE_INTERVAL_SECONDS),
+    workers: dict[str, Worker] = {
+        "db-health": monitor.run,
+        "outbox-gauges": functools.partial(
+            watch_outbox, outbox, metrics, OUTBOX_GAUGE_INTERVAL_SECONDS
+        ),
     }
     publisher = None
     if settings.kafka.enabled:
@@ -185,10 +183,10 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
             settings.outbox,
             metrics,
             settings.kafka.retry_backoff_max_seconds,
-        ).run()
+        ).run
         workers["deletion-consumer"] = DeletionConsumer(
             settings.kafka, moderation, publisher, metrics
-        ).run()
+        ).run
     else:
         log.warning(
             "KAFKA_BOOTSTRAP_SERVERS not set: outbox relay and consumers are off; "
@@ -211,6 +209,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
             metrics.registry, settings.metrics.host, settings.metrics.port
         ),
         workers=workers,
+        supervisor=Supervisor(metrics),
         publisher=publisher,
     )
 

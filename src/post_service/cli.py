@@ -45,8 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _migrate(settings: Settings, timeout: float, wait_only: bool) -> int:
     from post_service.adapters.postgres.migrations import (
-        DatabaseNeverCame,
-        MigrationsNotFound,
+        MigrationFailed,
         upgrade_to_head,
         wait_for_head,
     )
@@ -54,7 +53,7 @@ def _migrate(settings: Settings, timeout: float, wait_only: bool) -> int:
     action = wait_for_head if wait_only else upgrade_to_head
     try:
         revision = asyncio.run(action(settings.db, timeout))
-    except (DatabaseNeverCame, MigrationsNotFound) as error:
+    except MigrationFailed as error:
         log.error("migration failed: %s", error)
         return 1
     log.info("schema at revision %s", revision)

@@ -22,6 +22,7 @@ from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
+from post_service.adapters.postgres.migrations import head_revision
 from tests.support.post_service_process import (
     POST_SERVICE,
     PostServiceProcess,
@@ -139,6 +140,8 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(
     assert all(isinstance(result, pb.PostListResponse) for result in results), results
 
 
+HEAD = head_revision()
+
 # --- migrations -----------------------------------------------------------------------------
 
 
@@ -148,7 +151,7 @@ def test_migrate_twice_is_a_no_op(fresh_database: str, postgres: LocalPostgres) 
     second = run_cli("migrate", env=env)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     database = fresh_database.rsplit("/", 1)[1]
-    assert postgres.psql("SELECT version_num FROM alembic_version", database=database) == "0002"
+    assert postgres.psql("SELECT version_num FROM alembic_version", database=database) == HEAD
 
 
 def test_concurrent_migrations_both_end_at_head(
@@ -163,7 +166,7 @@ def test_concurrent_migrations_both_end_at_head(
     codes = [racer.wait(60) for racer in racers]
     assert codes == [0, 0, 0], [racer.stdout.read() for racer in racers if racer.stdout]
     database = fresh_database.rsplit("/", 1)[1]
-    assert postgres.psql("SELECT version_num FROM alembic_version", database=database) == "0002"
+    assert postgres.psql("SELECT version_num FROM alembic_version", database=database) == HEAD
     tables = "SELECT count(*) FROM pg_tables WHERE tablename IN ('posts', 'outbox')"
     assert postgres.psql(tables, database=database) == "2"
 
@@ -181,12 +184,12 @@ def test_migrate_waits_for_a_starting_database_and_fails_clearly_when_it_never_c
         time.sleep(2)  # migrate is now retrying against a database that is not up yet
         cluster.start()
         assert migrating.wait(60) == 0, migrating.stdout.read() if migrating.stdout else ""
-        assert cluster.psql("SELECT version_num FROM alembic_version") == "0002"
+        assert cluster.psql("SELECT version_num FROM alembic_version") == HEAD
     finally:
         cluster.close()
     never = run_cli("migrate", "--timeout", "2", env=service_env(cluster.url))
     assert never.returncode == 1
-    assert "database not reachable within 2 s" in never.stderr
+    assert "database not ready within 2 s: connection refused by 127.0.0.1:" in never.stderr
     assert "local-dev-password" not in never.stderr
 
 

@@ -120,6 +120,12 @@ class Metrics:
             ("topic", "partition"),
             registry=r,
         )
+        self.worker_restarts = Counter(
+            "post_service_worker_restarts",
+            "Background workers restarted after an unexpected error.",
+            ("worker",),
+            registry=r,
+        )
         build_info = Gauge(
             "post_service_build_info",
             "Always 1; labels carry the running version.",

@@ -1,8 +1,9 @@
 """OpenTelemetry set-up from the standard OTEL_* variables, and trace-context helpers.
 
 Spans are recorded only when an exporter is configured (OTEL_EXPORTER_OTLP_ENDPOINT or
-OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); otherwise no instrumentation is installed and
-tracing costs nothing on the hot path.
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). Without one, the W3C trace context still flows: the
+gRPC interceptors run on a no-op provider that carries the caller's context unrecorded,
+so User-service calls and Kafka events continue the caller's trace either way.
 """
 
 from __future__ import annotations

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+from dataclasses import dataclass
 
 import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -27,10 +31,19 @@ UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
 
 
 # SQLSTATEs PostgreSQL answers with when it cannot serve this process right now: class 08
-# connection exception, class 28 login refused (a rotated password), 53300
-# too_many_connections, 57014 query_canceled (statement_timeout), 57P01 admin_shutdown,
-# 57P02 crash_shutdown, 57P03 cannot_connect_now ("starting up" / "shutting down").
-UNREACHABLE_SQLSTATES = ("08", "28", "53300", "57014", "57P01", "57P02", "57P03")
+# connection exception, class 28 login refused (a rotated password), 3D000 the database
+# does not exist (yet), 53300 too_many_connections, 57014 query_canceled (statement_timeout),
+# 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now ("starting up" /
+# "shutting down").
+UNREACHABLE_SQLSTATES = ("08", "28", "3D000", "53300", "57014", "57P01", "57P02", "57P03")
+
+
+# 42P01 undefined_table, 42703 undefined_column: the schema is older than this build.
+SCHEMA_BEHIND_SQLSTATES = ("42P01", "42703")
+
+
+def is_schema_behind(error: BaseException) -> bool:
+    return getattr(error, "sqlstate", None) in SCHEMA_BEHIND_SQLSTATES
 
 
 def is_unreachable(error: BaseException) -> bool:
@@ -43,3 +56,101 @@ def is_unreachable(error: BaseException) -> bool:
         driver_error = error.orig  # the driver's exception, which carries the SQLSTATE
     sqlstate = getattr(driver_error, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(UNREACHABLE_SQLSTATES)
+
+
+# --- Why a connection failed, in words an operator can act on -------------------------------
+
+# Retrying cannot fix these: the password, the role or the database name is wrong.
+_PERMANENT_SQLSTATES = ("28", "3D000")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    """Where DB_URL points, without the password: safe to log."""
+
+    host: str
+    port: int
+    database: str
+    role: str
+
+    @classmethod
+    def from_url(cls, url: str) -> DatabaseTarget:
+        parsed = make_url(url)
+        return cls(
+            host=parsed.host or "localhost",
+            port=parsed.port or 5432,
+            database=parsed.database or "",
+            role=parsed.username or "",
+        )
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailure:
+    reason: str
+    retryable: bool
+
+
+def explain_connect_failure(
+    error: BaseException, target: DatabaseTarget, timeout_seconds: float
+) -> ConnectFailure | None:
+    """The cause of a failed connection, or None when ``error`` is not about connecting."""
+    cause = _driver_error(error)
+    sqlstate = getattr(cause, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        server_says = str(cause)
+        if sqlstate.startswith("28"):
+            return ConnectFailure(
+                f'authentication failed for role "{target.role}" at {target} ({server_says})',
+                retryable=False,
+            )
+        if sqlstate == "3D000":
+            return ConnectFailure(
+                f'database "{target.database}" does not exist at {target}', retryable=False
+            )
+        if sqlstate.startswith(UNREACHABLE_SQLSTATES):
+            return ConnectFailure(f"PostgreSQL at {target} refused: {server_says}", retryable=True)
+        return None
+    if isinstance(cause, ConnectionRefusedError) or _all_refused(cause):
+        return ConnectFailure(f"connection refused by {target}", retryable=True)
+    if isinstance(cause, socket.gaierror):
+        # Retried: a new Service's DNS name can take a moment to resolve.
+        return ConnectFailure(f'host "{target.host}" not found', retryable=True)
+    if isinstance(cause, TimeoutError | asyncio.TimeoutError | PoolTimeout):
+        return ConnectFailure(
+            f"timed out connecting to {target} after {timeout_seconds:g} s", retryable=True
+        )
+    if isinstance(cause, OSError):
+        return ConnectFailure(f"cannot reach {target}: {cause.strerror or cause}", retryable=True)
+    if isinstance(cause, UNREACHABLE_ERRORS):
+        return ConnectFailure(f"connection to {target} lost ({type(cause).__name__})", True)
+    return None
+
+
+def _all_refused(error: BaseException) -> bool:
+    # asyncpg tries every address a name resolves to (::1 and 127.0.0.1 for localhost) and
+    # then raises one OSError("Multiple exceptions: [Errno 111] ..., [Errno 111] ...").
+    text = str(error)
+    return text.startswith("Multiple exceptions") and text.count("[Errno") == text.count(
+        f"[Errno {errno.ECONNREFUSED}]"
+    )
+
+
+def is_permanent(error: BaseException) -> bool:
+    sqlstate = getattr(_driver_error(error), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_PERMANENT_SQLSTATES)
+
+
+def _driver_error(error: BaseException) -> BaseException:
+    """asyncpg's own exception (or the OSError) behind SQLAlchemy's or our wrappers."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, asyncpg.PostgresError | OSError):
+            return seen
+        if isinstance(seen, DBAPIError) and seen.orig is not None:
+            seen = seen.orig
+        else:
+            seen = seen.__cause__
+    return error

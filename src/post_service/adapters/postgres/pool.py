@@ -12,7 +12,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from post_service.adapters.postgres.errors import is_unreachable
+from post_service.adapters.postgres.errors import (
+    DatabaseTarget,
+    is_schema_behind,
+    is_unreachable,
+)
 from post_service.config import DatabaseSettings
 from post_service.domain.errors import DependencyUnavailable
 
@@ -24,25 +28,33 @@ IDLE_CONNECTION_LIFETIME_SECONDS = 300.0
 class Database:
     """The pool, and the one way the adapters borrow a connection from it."""
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout_seconds: float) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, acquire_timeout_seconds: float, target: DatabaseTarget
+    ) -> None:
         self.pool = pool
-        self._acquire_timeout = acquire_timeout_seconds
+        self.target = target
+        self.acquire_timeout = acquire_timeout_seconds
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection; "database down" errors leave as ``DependencyUnavailable``."""
         try:
-            async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
+            async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
                 yield conn
         except Exception as error:
             if is_unreachable(error):
                 raise DependencyUnavailable("database") from error
+            if is_schema_behind(error):
+                # Never migrated, or a rollout runs this build before its migration: readiness
+                # is NOT_SERVING already (PostgresReadiness), so callers retry on another pod.
+                raise DependencyUnavailable("database schema") from error
             raise
 
 
 def create_database(settings: DatabaseSettings) -> Database:
     """Waiting for a free connection is bounded like connecting: DB_CONNECT_TIMEOUT_SECONDS."""
-    return Database(create_pool(settings), settings.connect_timeout_seconds)
+    target = DatabaseTarget.from_url(settings.url.get_secret_value())
+    return Database(create_pool(settings), settings.connect_timeout_seconds, target)
 
 
 def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:

@@ -6,7 +6,6 @@ statement cache) and rows come back as records that map straight onto ``Post``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -18,7 +17,6 @@ import asyncpg
 
 from post_service.adapters.post_events import encode_event, event_type, post_id_of
 from post_service.adapters.postgres.pool import Database
-from post_service.domain.errors import DependencyUnavailable
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
 from post_service.domain.posts import Post, PostContent, PostSummary
@@ -71,15 +69,6 @@ class PostgresPostStore:
     def __init__(self, db: Database, trace_context: TraceContextSource = lambda: {}) -> None:
         self._db = db
         self._trace_context = trace_context
-
-    async def ping(self, timeout_seconds: float) -> bool:
-        """True when the database answers a trivial query within the timeout."""
-        try:
-            async with asyncio.timeout(timeout_seconds), self._db.connection() as conn:
-                await conn.fetchval("SELECT 1")
-        except (DependencyUnavailable, TimeoutError):
-            return False
-        return True
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[PostgresPosts]:

@@ -19,6 +19,10 @@ from sqlalchemy import (
     text,
 )
 
+# The Alembic revision this build's SQL was written for. Readiness stays NOT_SERVING until
+# the database is at exactly this one (tests/unit holds it to the newest revision).
+SCHEMA_REVISION = "0002"
+
 # Stable constraint names, so later migrations can refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -1,6 +1,7 @@
 """grpc.health.v1 statuses, following the database.
 
-``""`` and ``post.Post`` (readiness) are SERVING only while the database answers;
+``""`` and ``post.Post`` (readiness) are SERVING only while the database answers and its
+schema is at the revision this build needs;
 ``liveness`` stays SERVING while the process runs, so a database outage drains
 traffic from the pod instead of restarting it. All go NOT_SERVING at shutdown.
 """
@@ -34,13 +35,13 @@ class DatabaseHealthMonitor:
     def __init__(
         self,
         servicer: health.aio.HealthServicer,
-        ping: Callable[[float], Awaitable[bool]],
+        problem: Callable[[float], Awaitable[str | None]],
         interval_seconds: float,
     ) -> None:
         self._servicer = servicer
-        self._ping = ping
+        self._problem = problem
         self._interval = interval_seconds
-        self._serving: bool | None = None
+        self._last: str | None = ""  # "" = not checked yet; None = ready
 
     async def start(self) -> None:
         await self._servicer.set(LIVENESS, SERVING)
@@ -48,20 +49,21 @@ class DatabaseHealthMonitor:
 
     async def check_once(self) -> None:
         try:
-            ok = await self._ping(self._interval)
-        except Exception:
-            # Whatever the ping raised, the database is not usable; the probe must live on.
-            log.exception("database health check failed")
-            ok = False
-        if ok == self._serving:
+            problem = await self._problem(self._interval)
+        except Exception as error:
+            # Whatever the check raised, the database is not usable; the probe must live on.
+            log.exception("database readiness check failed")
+            problem = f"readiness check failed: {type(error).__name__}"
+        if problem == self._last:
             return
-        self._serving = ok
-        if ok:
-            log.info("database reachable: readiness SERVING")
+        self._last = problem
+        if problem is None:
+            log.info("database ready: readiness SERVING")
         else:
-            log.warning("database unreachable: readiness NOT_SERVING")
+            # Logged when the cause changes, not on every poll.
+            log.warning("readiness NOT_SERVING: %s", problem, extra={"reason": problem})
         for service in READINESS_SERVICES:
-            await self._servicer.set(service, SERVING if ok else NOT_SERVING)
+            await self._servicer.set(service, SERVING if problem is None else NOT_SERVING)
 
     async def run(self) -> None:
         while True:

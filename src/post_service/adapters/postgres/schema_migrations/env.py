@@ -20,7 +20,7 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_with_own_engine() -> None:
-    url = DatabaseSettings().url.get_secret_value()  # type: ignore[call-arg]
+    url = DatabaseSettings().url.get_secret_value()
     engine = create_async_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(run_on)
