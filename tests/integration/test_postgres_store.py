@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from devenv.postgres import LocalPostgres
+from post_service.adapters.postgres import store as store_sql
 from post_service.adapters.postgres.migrations import head_revision
 from post_service.adapters.postgres.outbox import PostgresOutbox
 from post_service.adapters.postgres.pool import Database
@@ -60,7 +62,7 @@ async def test_a_failure_after_the_insert_leaves_neither_post_nor_event(
     assert await count(db, "outbox") == 0
 
 
-async def test_keyset_listing_uses_the_index_not_offset(db: Database) -> None:
+async def test_keyset_pages_follow_each_other_newest_first(db: Database) -> None:
     store = PostgresPostStore(db)
     async with store.transaction() as tx:
         ids = [(await tx.add_post(n % 3 + 1, PostContent(f"t{n}", "b"))).id for n in range(10)]
@@ -74,20 +76,64 @@ async def test_keyset_listing_uses_the_index_not_offset(db: Database) -> None:
     )
 
 
-async def test_author_listing_query_plan_uses_the_author_index(db: Database) -> None:
+def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """A plan node and every node under it, depth first."""
+    return [plan, *(node for child in plan.get("Plans", ()) for node in plan_nodes(child))]
+
+
+async def executed_plan(db: Database, query: str, *args: object) -> list[dict[str, Any]]:
+    """The nodes of the plan PostgreSQL ran for ``query`` with these arguments (EXPLAIN ANALYZE)."""
+    (explained,) = json.loads(
+        await db.pool.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", *args)
+    )
+    return plan_nodes(explained["Plan"])
+
+
+PAGE = 4
+ROWS = 20_000
+
+
+@pytest.mark.parametrize(
+    ("query", "args", "index"),
+    [
+        (store_sql.LIST_NEWEST, (PAGE,), "pk_posts"),
+        (store_sql.LIST_OLDER_THAN, (PAGE, ROWS // 2), "pk_posts"),  # a page deep in the table
+        (store_sql.LIST_BY_AUTHOR, (1, PAGE), "ix_posts_author_id_id"),
+    ],
+    ids=["first-page", "deep-page", "by-author"],
+)
+async def test_keyset_listing_uses_the_index_not_offset(
+    db: Database, query: str, args: tuple[object, ...], index: str
+) -> None:
     await db.pool.execute(
         "INSERT INTO posts (author_id, title, body) "
-        "SELECT g % 20 + 1, 't', 'b' FROM generate_series(1, 20000) AS g"
+        f"SELECT g % 20 + 1, 't', 'b' FROM generate_series(1, {ROWS}) AS g"
     )
     await db.pool.execute("ANALYZE posts")
-    plan = "\n".join(
-        row[0]
-        for row in await db.pool.fetch(
-            "EXPLAIN SELECT id FROM posts WHERE author_id = 1 ORDER BY id DESC LIMIT 100"
-        )
+
+    nodes = await executed_plan(db, query, *args)
+
+    assert not {"Sort", "Incremental Sort", "Seq Scan"} & {node["Node Type"] for node in nodes}
+    (scan,) = [node for node in nodes if node["Node Type"] in {"Index Scan", "Index Only Scan"}]
+    assert (scan["Relation Name"], scan["Index Name"]) == ("posts", index)
+    # The scan stops at the page: an OFFSET would have read (and thrown away) every row before
+    # it, 10,000 rows for the deep page.
+    assert scan["Actual Rows"] * scan["Actual Loops"] == PAGE
+    assert "OFFSET" not in query.upper()
+
+
+async def test_the_plan_check_sees_what_an_offset_page_would_read(db: Database) -> None:
+    await db.pool.execute(
+        "INSERT INTO posts (author_id, title, body) "
+        f"SELECT g % 20 + 1, 't', 'b' FROM generate_series(1, {ROWS}) AS g"
     )
-    assert "ix_posts_author_id_id" in plan
-    assert "Sort" not in plan
+    await db.pool.execute("ANALYZE posts")
+    offset_page = "SELECT id FROM posts ORDER BY id DESC LIMIT $1 OFFSET $2"
+
+    nodes = await executed_plan(db, offset_page, PAGE, ROWS // 2)
+
+    (scan,) = [node for node in nodes if node["Node Type"] in {"Index Scan", "Index Only Scan"}]
+    assert scan["Actual Rows"] * scan["Actual Loops"] == ROWS // 2 + PAGE
 
 
 async def test_deleting_a_users_posts_goes_in_bounded_batches(db: Database) -> None:
