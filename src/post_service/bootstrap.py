@@ -183,6 +183,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
             settings.outbox,
             metrics,
             settings.kafka.retry_backoff_max_seconds,
+            publish_timeout_seconds=settings.kafka.request_timeout_seconds,
         ).run
         workers["deletion-consumer"] = DeletionConsumer(
             settings.kafka, moderation, publisher, metrics

@@ -35,9 +35,26 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(KafkaClientRetries())  # on the handler: logger filters skip children
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # aiokafka and SQLAlchemy are chatty at INFO; their warnings still come through.
     for noisy in ("aiokafka", "kafka", "sqlalchemy.engine", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class KafkaClientRetries(logging.Filter):
+    """aiokafka logs ERROR on every retry of conditions it recovers from by itself.
+
+    A topic missing from the metadata is reported once by the consumer, at WARNING, so
+    aiokafka's line on every metadata refresh is dropped; a group coordinator that is not
+    available yet (a fresh broker creating its offsets topic) is a WARNING, not an ERROR.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Topic %s not found in cluster metadata":
+            return False
+        if record.msg == "Group Coordinator Request failed: %s":
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True

@@ -41,6 +41,8 @@ SERVICE_METRICS: dict[str, MetricType] = {
     "post_service_consumer_failed_total": "counter",
     "post_service_consumer_dead_lettered_total": "counter",
     "post_service_consumer_lag": "gauge",
+    # Background workers restarted by the supervisor after an unexpected error {worker}.
+    "post_service_worker_restarts_total": "counter",
     # Build information (gauge = 1) {version, python_version}.
     "post_service_build_info": "gauge",
     # prometheus_client's process collector.

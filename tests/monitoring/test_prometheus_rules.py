@@ -44,6 +44,7 @@ EXPECTED_ALERTS = {
     "PostServiceConsumerLagGrowing": "warning",
     "PostServiceDeadLetters": "warning",
     "PostServiceNoReadyPod": "critical",
+    "PostServiceWorkerRestarting": "warning",
 }
 
 KSM_POD_MATCHER = 'pod=~"$job-[bcdfghjklmnpqrstvwxz2456789]+-[bcdfghjklmnpqrstvwxz2456789]{5}"'
@@ -224,6 +225,7 @@ def test_dashboard_has_the_required_panels() -> None:
         "post_service_consumer_dead_lettered_total",
         'post_service_db_pool_connections{namespace="$namespace", job="$job", state="in_use"}',
         "post_service_db_pool_size",
+        "post_service_worker_restarts_total",
         "kube_pod_status_ready",
         "kube_pod_container_status_restarts_total",
         "process_resident_memory_bytes",

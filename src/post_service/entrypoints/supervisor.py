@@ -48,7 +48,9 @@ class Supervisor:
         self._tasks.clear()
 
     async def _keep_running(self, name: str, worker: Worker) -> None:
-        backoff = Backoff(initial_seconds=1.0, max_seconds=self._backoff_max)
+        backoff = Backoff(
+            initial_seconds=min(1.0, self._backoff_max), max_seconds=self._backoff_max
+        )
         while True:
             started = time.monotonic()
             try:

@@ -44,7 +44,6 @@ class DeletionConsumer:
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._topics = (settings.user_deleted_topic, settings.admin_delete_post_topic)
-        self._consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
         consumer = await self._connect()
@@ -87,8 +86,24 @@ class DeletionConsumer:
                 await asyncio.sleep(delay)
                 continue
             self._metrics.known_topics(self._topics)
+            await self._warn_about_missing_topics(consumer)
             log.info("consuming", extra={"topics": list(self._topics)})
             return consumer
+
+    async def _warn_about_missing_topics(self, consumer: AIOKafkaConsumer) -> None:
+        """Once per start: a topic that does not exist yet is consumed once it is created."""
+        try:
+            existing = await consumer.topics()
+        except KafkaError:
+            return  # the broker went away again; the consumer's own retries cover it
+        for topic in self._topics:
+            if topic not in existing:
+                log.warning(
+                    "topic %r does not exist yet: subscribed, its messages are consumed "
+                    "once the platform creates it (this service never creates topics)",
+                    topic,
+                    extra={"topic": topic},
+                )
 
     async def _handle(self, record: ConsumerRecord[Any, Any]) -> None:
         context = propagate.extract(_text_headers(record.headers))
@@ -141,8 +156,21 @@ class DeletionConsumer:
             try:
                 await self._dead_letters.publish(self._settings.dead_letter_topic, [message])
                 break
-            except PublishFailed:
-                await asyncio.sleep(backoff.next_delay())
+            except PublishFailed as failure:
+                # The message is not committed until it is safely dead-lettered: retry.
+                self._metrics.consumer_failed.labels(record.topic).inc()
+                delay = backoff.next_delay()
+                log.warning(
+                    "dead-lettering failed, will retry: %s",
+                    failure,
+                    extra={
+                        "topic": record.topic,
+                        "offset": record.offset,
+                        "dead_letter_topic": self._settings.dead_letter_topic,
+                        "retry_in_seconds": round(delay, 2),
+                    },
+                )
+                await asyncio.sleep(delay)
         self._metrics.consumer_dead_lettered.labels(record.topic).inc()
         log.warning(
             "malformed message dead-lettered",

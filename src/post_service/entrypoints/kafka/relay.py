@@ -1,4 +1,9 @@
-"""Publishes the outbox to Kafka, in commit order, until stopped."""
+"""Publishes the outbox to Kafka, in commit order, until stopped.
+
+Each publish attempt is bounded: the relay's database transaction (which holds the rows it
+is sending) never stays open through a Kafka outage. A stall is logged once at WARNING and
+its end once at INFO; the outbox gauges show the backlog and its age meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -33,6 +39,7 @@ class OutboxRelay:
         settings: OutboxSettings,
         metrics: Metrics,
         retry_max_seconds: float,
+        publish_timeout_seconds: float,
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
@@ -40,7 +47,9 @@ class OutboxRelay:
         self._settings = settings
         self._metrics = metrics
         self._backoff = Backoff(max_seconds=retry_max_seconds)
+        self._publish_timeout = publish_timeout_seconds
         self._next_prune = 0.0
+        self._stall: _Stall | None = None
 
     async def run(self) -> None:
         while True:
@@ -49,11 +58,8 @@ class OutboxRelay:
             except (DependencyUnavailable, PublishFailed) as error:
                 await self._wait_after(error)
                 continue
-            except Exception as error:  # a bug must not stop publishing for good
-                log.exception("outbox relay round failed unexpectedly")
-                await self._wait_after(error)
-                continue
             self._backoff.reset()
+            self._end_stall()
             if sent < self._settings.batch_size:
                 await asyncio.sleep(self._settings.poll_interval_seconds)
 
@@ -65,7 +71,13 @@ class OutboxRelay:
         return sent
 
     async def _publish(self, messages: Sequence[OutboundMessage]) -> None:
-        await self._publisher.publish(self._topic, messages)
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await self._publisher.publish(self._topic, messages)
+        except TimeoutError:
+            raise PublishFailed(
+                f"no acknowledgement from Kafka within {self._publish_timeout:g} s"
+            ) from None
 
     async def _prune_if_due(self) -> None:
         if time.monotonic() < self._next_prune:
@@ -79,8 +91,30 @@ class OutboxRelay:
     async def _wait_after(self, error: BaseException) -> None:
         self._metrics.outbox_publish_failures.inc()
         delay = self._backoff.next_delay()
-        log.warning(
-            "outbox relay paused, events stay pending",
-            extra={"error": type(error).__name__, "retry_in_seconds": round(delay, 2)},
-        )
+        if self._stall is None:
+            self._stall = _Stall(since=time.monotonic())
+            log.warning(
+                "publishing post events stalled, they stay in the outbox and are retried: %s",
+                error,
+                extra={"error": type(error).__name__, "retry_in_seconds": round(delay, 2)},
+            )
+        self._stall.attempts += 1
         await asyncio.sleep(delay)
+
+    def _end_stall(self) -> None:
+        if self._stall is None:
+            return
+        log.info(
+            "publishing post events resumed",
+            extra={
+                "stalled_seconds": round(time.monotonic() - self._stall.since, 1),
+                "failed_attempts": self._stall.attempts,
+            },
+        )
+        self._stall = None
+
+
+@dataclass(slots=True)
+class _Stall:
+    since: float
+    attempts: int = 0
