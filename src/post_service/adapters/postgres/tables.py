@@ -21,7 +21,7 @@ from sqlalchemy import (
 
 # The Alembic revision this build's SQL was written for. Readiness stays NOT_SERVING until
 # the database is at exactly this one (tests/unit holds it to the newest revision).
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 # Stable constraint names, so later migrations can refer to them.
 NAMING_CONVENTION = {
@@ -60,4 +60,12 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Index("ix_outbox_pending", "id", postgresql_where=text("sent_at IS NULL")),
     Index("ix_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+)
+
+# A user account deleted on the platform: CreatePost and PutPost refuse its id for good.
+deleted_users = Table(
+    "deleted_users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
