@@ -32,6 +32,14 @@ class UserNotFound(PostServiceError):
         self.username = username
 
 
+class UserDeleted(PostServiceError):
+    """The caller's account was deleted: they may no longer write posts."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"auth_id: user {user_id} was deleted")
+        self.user_id = user_id
+
+
 class DependencyUnavailable(PostServiceError):
     """A dependency (the database, or User-service where no fallback exists) cannot answer.
 

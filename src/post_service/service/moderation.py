@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from post_service.domain.events import DeletionReason, PostDeleted
 from post_service.domain.posts import require_id
 from post_service.service.ports import PostStore
@@ -25,20 +27,25 @@ class ModerationService:
     async def remove_posts_of_user(self, user_id: int) -> int:
         """Delete every post of a deleted user, in bounded batches; returns how many.
 
-        Each batch commits with its events, so a crash part-way leaves a consistent
-        state and a replay of the message deletes the rest.
+        The user is recorded as deleted first, so no post of theirs can be created or
+        edited from then on; then batches run until one finds nothing left. Each batch
+        commits with its events: a crash part-way leaves a consistent state, and a replay
+        of the message deletes the rest.
         """
         require_id("id", user_id)
+        async with self._store.transaction() as tx:
+            await tx.record_deleted_user(user_id)
         deleted = 0
-        while True:
-            async with self._store.transaction() as tx:
-                post_ids = await tx.delete_posts_of_author(user_id, self._batch_size)
-                await tx.record_events(
-                    [
-                        PostDeleted(post_id, user_id, DeletionReason.USER_DELETED)
-                        for post_id in post_ids
-                    ]
-                )
+        while post_ids := await self._remove_batch(user_id):
             deleted += len(post_ids)
-            if len(post_ids) < self._batch_size:
-                return deleted
+        return deleted
+
+    async def _remove_batch(self, user_id: int) -> Sequence[int]:
+        # Only an empty batch proves nothing is left: stopping at a short one once left
+        # behind every post that a SKIP LOCKED query had passed over.
+        async with self._store.transaction() as tx:
+            post_ids = await tx.delete_posts_of_author(user_id, self._batch_size)
+            await tx.record_events(
+                [PostDeleted(post_id, user_id, DeletionReason.USER_DELETED) for post_id in post_ids]
+            )
+        return post_ids

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from post_service.domain.errors import NotPostAuthor, PostNotFound, UserNotFound
+from post_service.domain.errors import NotPostAuthor, PostNotFound, UserDeleted, UserNotFound
 from post_service.domain.events import DeletionReason, PostCreated, PostDeleted, PostUpdated
 from post_service.domain.paging import PageLimits, resolve_page
 from post_service.domain.posts import (
@@ -44,6 +44,8 @@ class PostService:
         content = validate_content(title, body, self._rules.max_body_chars)
         async with self._store.transaction() as tx:
             post = await tx.add_post(author_id, content)
+            if post is None:
+                raise UserDeleted(author_id)
             await tx.record_events([PostCreated(post)])
         return await self._with_username(post)
 
@@ -77,6 +79,8 @@ class PostService:
         async with self._store.transaction() as tx:
             post = await tx.update_if_author(post_id, caller_id, content)
             if post is None:
+                if await tx.is_deleted_user(caller_id):
+                    raise UserDeleted(caller_id)
                 raise await _why_not_changed(tx, post_id)
             await tx.record_events([PostUpdated(post)])
         return await self._with_username(post)

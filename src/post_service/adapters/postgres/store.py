@@ -34,14 +34,25 @@ LIST_OLDER_THAN = (
 LIST_BY_AUTHOR = (
     "SELECT id, author_id, title, body FROM posts WHERE author_id = $1 ORDER BY id DESC LIMIT $2"
 )
+# A user's deletion and their CreatePosts exclude each other on this advisory lock
+# (two-int4 form: key space apart from the one-int8 keys of migrations and the relay).
+# The deletion holds it exclusively while it records the user as deleted; a create holds
+# it shared, in its own statement before the INSERT: in READ COMMITTED the INSERT's
+# snapshot is taken after the wait, so it sees a deletion that committed meanwhile, and a
+# create that got in first has committed before the deletion starts removing posts.
+DELETED_USER_LOCK_CLASS = 0x5053_4455  # "PSDU": post-service, deleted user
+LOCK_AUTHOR_FOR_CREATE = "SELECT pg_advisory_xact_lock_shared($1, $2)"
+LOCK_USER_FOR_DELETION = "SELECT pg_advisory_xact_lock($1, $2)"
 ADD_POST = (
-    "INSERT INTO posts (author_id, title, body) VALUES ($1, $2, $3) "
+    "INSERT INTO posts (author_id, title, body) SELECT $1, $2, $3 "
+    "WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1) "
     "RETURNING id, author_id, title, body, created_at, updated_at, version"
 )
 # One statement: concurrent edits serialise on the row lock, none is lost.
 UPDATE_IF_AUTHOR = (
     "UPDATE posts SET title = $3, body = $4, updated_at = now(), version = version + 1 "
-    "WHERE id = $1 AND author_id = $2 "
+    "WHERE id = $2 AND author_id = $1 "
+    "AND NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1) "
     "RETURNING id, author_id, title, body, created_at, updated_at, version"
 )
 DELETE_IF_AUTHOR = "DELETE FROM posts WHERE id = $1 AND author_id = $2 RETURNING id"
@@ -49,11 +60,15 @@ DELETE_POST = (
     "DELETE FROM posts WHERE id = $1 "
     "RETURNING id, author_id, title, body, created_at, updated_at, version"
 )
-# SKIP LOCKED: a post being edited right now is left for the next batch, not waited on.
+# Waits for a post being edited right now (an edit holds its row lock for milliseconds):
+# skipping it would leave it behind for good. Locking in id order keeps two deleters of
+# one user deadlock-free.
 DELETE_POSTS_OF_AUTHOR = (
     "DELETE FROM posts WHERE id IN (SELECT id FROM posts WHERE author_id = $1 "
-    "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id"
+    "ORDER BY id LIMIT $2 FOR UPDATE) RETURNING id"
 )
+RECORD_DELETED_USER = "INSERT INTO deleted_users (user_id) VALUES ($1) ON CONFLICT DO NOTHING"
+IS_DELETED_USER = "SELECT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)"
 AUTHOR_OF = "SELECT author_id FROM posts WHERE id = $1"
 RECORD_EVENT = (
     "INSERT INTO outbox (event_id, event_type, post_id, payload, trace_context) "
@@ -104,14 +119,16 @@ class PostgresPosts:
         rows = await self._conn.fetch(LIST_BY_AUTHOR, author_id, limit)
         return [PostSummary(*row) for row in rows]
 
-    async def add_post(self, author_id: int, content: PostContent) -> Post:
-        return Post(*await self._conn.fetchrow(ADD_POST, author_id, content.title, content.body))
+    async def add_post(self, author_id: int, content: PostContent) -> Post | None:
+        await self._conn.execute(LOCK_AUTHOR_FOR_CREATE, DELETED_USER_LOCK_CLASS, author_id)
+        row = await self._conn.fetchrow(ADD_POST, author_id, content.title, content.body)
+        return Post(*row) if row else None
 
     async def update_if_author(
         self, post_id: int, author_id: int, content: PostContent
     ) -> Post | None:
         row = await self._conn.fetchrow(
-            UPDATE_IF_AUTHOR, post_id, author_id, content.title, content.body
+            UPDATE_IF_AUTHOR, author_id, post_id, content.title, content.body
         )
         return Post(*row) if row else None
 
@@ -125,6 +142,13 @@ class PostgresPosts:
     async def delete_posts_of_author(self, author_id: int, limit: int) -> Sequence[int]:
         rows = await self._conn.fetch(DELETE_POSTS_OF_AUTHOR, author_id, limit)
         return sorted(row[0] for row in rows)
+
+    async def record_deleted_user(self, user_id: int) -> None:
+        await self._conn.execute(LOCK_USER_FOR_DELETION, DELETED_USER_LOCK_CLASS, user_id)
+        await self._conn.execute(RECORD_DELETED_USER, user_id)
+
+    async def is_deleted_user(self, user_id: int) -> bool:
+        return bool(await self._conn.fetchval(IS_DELETED_USER, user_id))
 
     async def author_of(self, post_id: int) -> int | None:
         author_id: int | None = await self._conn.fetchval(AUTHOR_OF, post_id)

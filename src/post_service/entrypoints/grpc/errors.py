@@ -15,6 +15,7 @@ from post_service.domain.errors import (
     NotPostAuthor,
     PostNotFound,
     PostServiceError,
+    UserDeleted,
     UserNotFound,
 )
 
@@ -25,6 +26,7 @@ STATUS_OF: dict[type[PostServiceError], grpc.StatusCode] = {
     PostNotFound: grpc.StatusCode.NOT_FOUND,
     UserNotFound: grpc.StatusCode.NOT_FOUND,
     NotPostAuthor: grpc.StatusCode.PERMISSION_DENIED,
+    UserDeleted: grpc.StatusCode.PERMISSION_DENIED,
     DependencyUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 

@@ -1,0 +1,126 @@
+"""In-memory stand-ins for the service's ports, for testing business rules without I/O."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from post_service.domain.events import PostEvent
+from post_service.domain.paging import Page
+from post_service.domain.posts import Post, PostContent, PostSummary
+
+
+@dataclass
+class FakeData:
+    posts: dict[int, Post] = field(default_factory=dict)
+    deleted_users: set[int] = field(default_factory=set)
+    events: list[PostEvent] = field(default_factory=list)
+    next_id: int = 1
+
+
+class FakePostStore:
+    """The ``PostStore`` port in memory. A transaction's changes land only if it succeeds.
+
+    ``batch_caps``, when given, caps successive ``delete_posts_of_author`` batches below
+    the limit asked for: a store may answer a short batch before the end.
+    """
+
+    def __init__(self, batch_caps: Iterator[int] | None = None) -> None:
+        self.data = FakeData()
+        self.batch_caps = batch_caps
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[FakePosts]:
+        yield FakePosts(self.data, self.batch_caps)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakePosts]:
+        draft = copy.deepcopy(self.data)
+        yield FakePosts(draft, self.batch_caps)
+        self.data = draft
+
+    def posts_of(self, author_id: int) -> list[int]:
+        return sorted(p.id for p in self.data.posts.values() if p.author_id == author_id)
+
+
+class FakePosts:
+    def __init__(self, data: FakeData, batch_caps: Iterator[int] | None) -> None:
+        self._data = data
+        self._batch_caps = batch_caps
+
+    async def get_post(self, post_id: int) -> Post | None:
+        return self._data.posts.get(post_id)
+
+    async def list_newest(self, page: Page) -> Sequence[PostSummary]:
+        ids = sorted(self._data.posts, reverse=True)
+        if page.before_id is not None:
+            ids = [i for i in ids if i < page.before_id]
+        return [self._data.posts[i] for i in ids[: page.size]]
+
+    async def list_by_author(self, author_id: int, limit: int) -> Sequence[PostSummary]:
+        mine = [p for p in self._data.posts.values() if p.author_id == author_id]
+        return sorted(mine, key=lambda p: p.id, reverse=True)[:limit]
+
+    async def add_post(self, author_id: int, content: PostContent) -> Post | None:
+        if author_id in self._data.deleted_users:
+            return None
+        now = datetime.now(UTC)
+        post = Post(self._data.next_id, author_id, content.title, content.body, now, now, 1)
+        self._data.posts[post.id] = post
+        self._data.next_id += 1
+        return post
+
+    async def update_if_author(
+        self, post_id: int, author_id: int, content: PostContent
+    ) -> Post | None:
+        post = self._data.posts.get(post_id)
+        if post is None or post.author_id != author_id or author_id in self._data.deleted_users:
+            return None
+        post.title, post.body, post.version = content.title, content.body, post.version + 1
+        post.updated_at = datetime.now(UTC)
+        return post
+
+    async def delete_if_author(self, post_id: int, author_id: int) -> bool:
+        post = self._data.posts.get(post_id)
+        if post is None or post.author_id != author_id:
+            return False
+        del self._data.posts[post_id]
+        return True
+
+    async def delete_post(self, post_id: int) -> Post | None:
+        return self._data.posts.pop(post_id, None)
+
+    async def delete_posts_of_author(self, author_id: int, limit: int) -> Sequence[int]:
+        if self._batch_caps is not None:
+            limit = min(limit, next(self._batch_caps, limit))
+        mine = sorted(p.id for p in self._data.posts.values() if p.author_id == author_id)
+        for post_id in mine[:limit]:
+            del self._data.posts[post_id]
+        return mine[:limit]
+
+    async def record_deleted_user(self, user_id: int) -> None:
+        self._data.deleted_users.add(user_id)
+
+    async def is_deleted_user(self, user_id: int) -> bool:
+        return user_id in self._data.deleted_users
+
+    async def author_of(self, post_id: int) -> int | None:
+        post = self._data.posts.get(post_id)
+        return post.author_id if post else None
+
+    async def record_events(self, events: Sequence[PostEvent]) -> None:
+        self._data.events.extend(events)
+
+
+class FakeUserDirectory:
+    """User-service knowing every id as ``user-<id>``."""
+
+    async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]:
+        return {user_id: f"user-{user_id}" for user_id in user_ids}
+
+    async def user_id(self, username: str) -> int | None:
+        prefix, _, number = username.partition("-")
+        return int(number) if prefix == "user" and number.isdigit() else None
