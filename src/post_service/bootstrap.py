@@ -32,7 +32,7 @@ from post_service.adapters.user_service import GrpcUserDirectory, open_channel
 from post_service.config import Settings
 from post_service.domain.paging import PageLimits
 from post_service.entrypoints.grpc.errors import DomainErrorInterceptor
-from post_service.entrypoints.grpc.health import DatabaseHealthMonitor, create_health_servicer
+from post_service.entrypoints.grpc.health import DatabaseHealthMonitor
 from post_service.entrypoints.grpc.server import create_server
 from post_service.entrypoints.grpc.servicer import PostServicer
 from post_service.entrypoints.kafka.deletions import DeletionConsumer
@@ -62,14 +62,10 @@ class App:
     settings: Settings
     pool: asyncpg.Pool
     user_channel: grpc.aio.Channel
-    store: PostgresPostStore
-    posts: PostService
-    moderation: ModerationService
     server: grpc.aio.Server
     grpc_port: int
     health: health.aio.HealthServicer
     health_monitor: DatabaseHealthMonitor
-    metrics: Metrics
     metrics_server: MetricsServer
     workers: Mapping[str, Worker]
     supervisor: Supervisor
@@ -153,7 +149,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     )
     posts = PostService(store, usernames, rules)
     moderation = ModerationService(store, settings.kafka.user_deletion_batch_size)
-    health_servicer = create_health_servicer()
+    health_servicer = health.aio.HealthServicer()
     not_health = filters.negate(filters.service_name("grpc.health.v1.Health"))
     interceptors: list[grpc.aio.ServerInterceptor] = [
         aio_server_interceptor(propagating, filter_=not_health),
@@ -198,14 +194,10 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         pool=db.pool,
         tracer_provider=tracer_provider,
         user_channel=user_channel,
-        store=store,
-        posts=posts,
-        moderation=moderation,
         server=server,
         grpc_port=port,
         health=health_servicer,
         health_monitor=monitor,
-        metrics=metrics,
         metrics_server=MetricsServer(
             metrics.registry, settings.metrics.host, settings.metrics.port
         ),

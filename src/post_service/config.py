@@ -2,8 +2,10 @@
 
 Settings are grouped by the part of the service they configure; each group reads
 the environment variables with its prefix (``DB_URL`` is ``DatabaseSettings.url``).
-One ``Settings`` is built at start-up by the CLI and passed down; nothing reads
-the environment anywhere else.
+One ``Settings`` is built at start-up by the CLI and passed down. The only other
+readers of the environment are the standard OTEL_* variables (telemetry/tracing.py),
+the `healthcheck` command's default port (GRPC_PORT, cli.py) and the developers' own
+`alembic` runs (schema_migrations/env.py, DB_URL).
 """
 
 from __future__ import annotations
@@ -151,27 +153,18 @@ class InvalidSettings(Exception):
         self.problems = problems
 
 
-_GROUPS: dict[str, tuple[str, type[BaseSettings]]] = {
-    "db": ("DB_", DatabaseSettings),
-    "grpc": ("GRPC_", GrpcSettings),
-    "user_service": ("USER_SERVICE_", UserServiceSettings),
-    "posts": ("POSTS_", PostLimits),
-    "metrics": ("METRICS_", MetricsSettings),
-    "kafka": ("KAFKA_", KafkaSettings),
-    "outbox": ("OUTBOX_", OutboxSettings),
-    "runtime": ("", RuntimeSettings),
-}
-
-
 def load_settings() -> Settings:
     """Read every group from the environment, reporting every bad setting at once."""
     groups: dict[str, BaseSettings] = {}
     problems: list[str] = []
-    for name, (prefix, group) in _GROUPS.items():
+    for name, field in Settings.model_fields.items():
+        group = field.annotation
+        if not (isinstance(group, type) and issubclass(group, BaseSettings)):
+            raise TypeError(f"Settings.{name} is not a settings group")
         try:
             groups[name] = group()
         except ValidationError as error:
-            problems += _describe(prefix, error)
+            problems += _describe(group.model_config.get("env_prefix", ""), error)
     if problems:
         raise InvalidSettings(problems)
     return Settings.model_validate(groups)

@@ -25,10 +25,6 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def create_health_servicer() -> health.aio.HealthServicer:
-    return health.aio.HealthServicer()
-
-
 class DatabaseHealthMonitor:
     """Polls the database and keeps the readiness statuses in step with it."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-MAX_ID = 2**31 - 1  # ids are int4 in our table and int32 on the wire
+from post_service.domain.posts import MAX_ID
 
 
 class MalformedMessage(Exception):
