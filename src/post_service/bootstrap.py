@@ -33,6 +33,7 @@ from post_service.config import Settings
 from post_service.domain.paging import PageLimits
 from post_service.entrypoints.grpc.errors import DomainErrorInterceptor
 from post_service.entrypoints.grpc.health import DatabaseHealthMonitor
+from post_service.entrypoints.grpc.metrics import ServerMetricsInterceptor
 from post_service.entrypoints.grpc.server import create_server
 from post_service.entrypoints.grpc.servicer import PostServicer
 from post_service.entrypoints.kafka.deletions import DeletionConsumer
@@ -42,11 +43,7 @@ from post_service.service.moderation import ModerationService
 from post_service.service.posts import PostRules, PostService
 from post_service.service.usernames import UsernameResolver
 from post_service.telemetry.collectors import watch_outbox, watch_pool
-from post_service.telemetry.grpc_metrics import (
-    ClientMetricsInterceptor,
-    ServerMetricsInterceptor,
-    current_method,
-)
+from post_service.telemetry.grpc_metrics import ClientMetricsInterceptor, current_method
 from post_service.telemetry.http import MetricsServer
 from post_service.telemetry.metrics import Metrics
 from post_service.telemetry.tracing import current_trace_context, tracer_provider_from_environment

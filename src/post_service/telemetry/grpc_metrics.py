@@ -1,4 +1,4 @@
-"""gRPC RED metrics: a server interceptor and a client interceptor for User-service."""
+"""gRPC RED metrics for User-service calls (client), and the naming both sides share."""
 
 from __future__ import annotations
 
@@ -43,65 +43,6 @@ def split_method(full_method: str) -> tuple[str, str]:
     """'/post.Post/CreatePost' -> ('post.Post', 'CreatePost')."""
     _, service, method = full_method.split("/", 2)
     return service, method
-
-
-class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        cached = self._wrapped.get(details.method)
-        if cached is not None:
-            return cached
-        handler = await continuation(details)
-        if (
-            handler is None
-            or handler.unary_unary is None
-            or details.method.startswith("/grpc.health.")
-        ):
-            return handler  # probes would drown the service's own traffic
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            self._measured(details.method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        self._wrapped[details.method] = wrapped
-        return wrapped
-
-    def _measured(
-        self, full_method: str, behavior: Callable[[Any, Any], Awaitable[Any]]
-    ) -> Callable[[Any, Any], Awaitable[Any]]:
-        service, method = split_method(full_method)
-        labels = (UNARY, service, method)
-        started = self._metrics.server_started.labels(*labels)
-        handled = self._metrics.server_handled
-        handling = self._metrics.server_handling
-        # Looked up once: labels() costs a lock and a dict lookup on every call.
-        handled_ok = handled.labels(*labels, "OK")
-        handling_ok = handling.labels(*labels, "OK")
-
-        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started.inc()
-            current_method.set(method)
-            begin = time.perf_counter()
-            try:
-                response = await behavior(request, context)
-            except BaseException:
-                status = context.code()
-                code = CODE_NAMES.get(status, "Unknown") if status is not None else "Unknown"
-                handled.labels(*labels, code).inc()
-                handling.labels(*labels, code).observe(time.perf_counter() - begin)
-                raise
-            handled_ok.inc()
-            handling_ok.observe(time.perf_counter() - begin)
-            return response
-
-        return measured
 
 
 class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]

@@ -18,6 +18,7 @@ from post_service.domain.errors import (
     UserDeleted,
     UserNotFound,
 )
+from post_service.entrypoints.grpc.interceptor import UnaryWrappingInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +42,16 @@ def status_of(error: PostServiceError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class DomainErrorInterceptor(UnaryWrappingInterceptor):
     """Answers domain errors with their status; anything else is a bug: INTERNAL, logged."""
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        cached = self._wrapped.get(details.method)
-        if cached is not None:
-            return cached
-        handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # health Watch and reflection streams handle their own errors
-        wrapped = grpc.unary_unary_rpc_method_handler(
+    def wrap(self, full_method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
             _mapping_errors(handler.unary_unary, handler.request_deserializer),
             # Decoded in `guarded`: an undecodable message is the caller's fault, not UNKNOWN.
             request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
-        self._wrapped[details.method] = wrapped
-        return wrapped
 
 
 def _mapping_errors(
