@@ -24,7 +24,7 @@ from post_service.adapters.postgres.tables import metadata
 from post_service.domain.events import PostCreated
 from post_service.domain.paging import Page
 from post_service.domain.posts import PostContent
-from post_service.service.ports import OutboundMessage, PublishFailed
+from post_service.messaging import OutboundMessage, PublishFailed
 from tests.support.post_service_process import ROOT, run_cli, service_env
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from post_service.config import OutboxSettings
 from post_service.domain.events import PostCreated
 from post_service.domain.posts import PostContent
 from post_service.entrypoints.kafka.relay import OutboxRelay
-from post_service.service.ports import OutboundMessage, PublishFailed
+from post_service.messaging import OutboundMessage, PublishFailed
 from post_service.telemetry.metrics import Metrics
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from aiokafka.structs import ConsumerRecord
 
 from post_service.config import KafkaSettings
 from post_service.entrypoints.kafka.deletions import DeletionConsumer
+from post_service.messaging import OutboundMessage, PublishFailed
 from post_service.service.moderation import ModerationService
-from post_service.service.ports import OutboundMessage, PublishFailed
 from post_service.telemetry.metrics import Metrics
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from post_service.config import OutboxSettings
 from post_service.entrypoints.kafka.relay import OutboxRelay
-from post_service.service.ports import OutboundMessage, OutboxBacklog, Publish, PublishFailed
+from post_service.messaging import OutboundMessage, OutboxBacklog, Publish, PublishFailed
 from post_service.telemetry.metrics import Metrics
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Protocol
 
 from post_service.domain.events import PostEvent
@@ -69,44 +67,3 @@ class UserDirectory(Protocol):
     async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]: ...
 
     async def user_id(self, username: str) -> int | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """One Kafka record, ready to send: key, value and headers as bytes."""
-
-    key: bytes
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-class PublishFailed(Exception):
-    """The broker did not acknowledge (or could not be reached); nothing may be assumed sent."""
-
-
-class MessagePublisher(Protocol):
-    """Sends records and returns once the broker acknowledged all (acks=all), else raises."""
-
-    async def publish(self, topic: str, messages: Sequence[OutboundMessage]) -> None: ...
-
-
-Publish = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxBacklog:
-    pending: int
-    oldest_age_seconds: float
-
-
-class Outbox(Protocol):
-    async def relay_pending(self, publish: Publish, limit: int) -> int:
-        """Publish up to ``limit`` unsent events in order and mark them sent; returns how many.
-
-        Returns 0 without publishing while another replica is relaying.
-        """
-        ...
-
-    async def prune_sent(self, older_than: timedelta) -> int: ...
-
-    async def backlog(self) -> OutboxBacklog: ...

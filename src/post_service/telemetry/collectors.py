@@ -8,7 +8,7 @@ import logging
 import asyncpg
 
 from post_service.domain.errors import DependencyUnavailable
-from post_service.service.ports import Outbox
+from post_service.messaging import Outbox
 from post_service.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 
 from post_service.config import KafkaSettings
-from post_service.service.ports import OutboundMessage, PublishFailed
+from post_service.messaging import OutboundMessage, PublishFailed
 
 
 class KafkaPublisher:

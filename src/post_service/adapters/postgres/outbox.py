@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from post_service.adapters.post_events import CONTENT_TYPE
 from post_service.adapters.postgres.pool import Database
-from post_service.service.ports import OutboundMessage, OutboxBacklog, Publish
+from post_service.messaging import OutboxBacklog, Publish, post_event_message
 
 # One relay at a time across replicas keeps each post's events in commit order; the
 # others find the lock taken and skip the round. Any fixed 64-bit number will do.
 RELAY_LOCK_KEY = 0x5057_5354_5245_4C59
-_TRACE_HEADERS = ("traceparent", "tracestate")
 
 TRY_RELAY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
 PENDING = (
@@ -40,8 +38,11 @@ class PostgresOutbox:
                 return 0
             await publish(
                 [
-                    _message(
-                        row["post_id"], row["event_type"], row["payload"], row["trace_context"]
+                    post_event_message(
+                        row["post_id"],
+                        row["event_type"],
+                        row["payload"],
+                        json.loads(row["trace_context"]),
                     )
                     for row in rows
                 ]
@@ -60,12 +61,3 @@ class PostgresOutbox:
         async with self._db.connection() as conn:
             pending, oldest_age = await conn.fetchrow(BACKLOG)
         return OutboxBacklog(pending=int(pending), oldest_age_seconds=float(oldest_age))
-
-
-def _message(post_id: int, event_type: str, payload: str, trace_context: str) -> OutboundMessage:
-    context: dict[str, str] = json.loads(trace_context)
-    headers = [("content-type", CONTENT_TYPE.encode()), ("event_type", event_type.encode())]
-    headers += [(name, context[name].encode()) for name in _TRACE_HEADERS if name in context]
-    return OutboundMessage(
-        key=str(post_id).encode(), value=payload.encode(), headers=tuple(headers)
-    )

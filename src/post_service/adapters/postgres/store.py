@@ -15,11 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from post_service.adapters.post_events import encode_event, event_type, post_id_of
 from post_service.adapters.postgres.pool import Database
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
 from post_service.domain.posts import Post, PostContent, PostSummary
+from post_service.messaging import encode_event, event_type, post_id_of
 
 # Queries select their columns in the field order of Post or PostSummary, so that a row
 # is ``Post(*row)`` (tests/unit/test_store_sql.py holds the two together). Listings skip

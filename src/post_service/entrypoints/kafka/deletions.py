@@ -24,8 +24,8 @@ from post_service.config import KafkaSettings
 from post_service.domain.errors import DependencyUnavailable
 from post_service.entrypoints.kafka.backoff import Backoff
 from post_service.entrypoints.kafka.messages import MalformedMessage, parse_target_id
+from post_service.messaging import MessagePublisher, PublishFailed, dead_letter_message
 from post_service.service.moderation import ModerationService
-from post_service.service.ports import MessagePublisher, OutboundMessage, PublishFailed
 from post_service.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -143,14 +143,13 @@ class DeletionConsumer:
             return
 
     async def _dead_letter(self, record: ConsumerRecord[Any, Any], error: str) -> None:
-        headers = (
-            *((name, value) for name, value in record.headers or ()),
-            ("x-origin-topic", record.topic.encode()),
-            ("x-origin-partition", str(record.partition).encode()),
-            ("x-origin-offset", str(record.offset).encode()),
-            ("x-error", error.encode()),
+        message = dead_letter_message(
+            (record.topic, record.partition, record.offset),
+            record.key,
+            record.value,
+            record.headers or (),
+            error,
         )
-        message = OutboundMessage(key=record.key or b"", value=record.value or b"", headers=headers)
         backoff = Backoff(max_seconds=self._settings.retry_backoff_max_seconds)
         while True:
             try:

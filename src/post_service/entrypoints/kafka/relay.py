@@ -18,7 +18,7 @@ from typing import Protocol
 from post_service.config import OutboxSettings
 from post_service.domain.errors import DependencyUnavailable
 from post_service.entrypoints.kafka.backoff import Backoff
-from post_service.service.ports import MessagePublisher, OutboundMessage, Outbox, PublishFailed
+from post_service.messaging import MessagePublisher, OutboundMessage, Outbox, PublishFailed
 from post_service.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
