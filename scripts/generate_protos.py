@@ -14,7 +14,7 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 GENERATED_PACKAGE = "post_service/_generated"
-PROTO_FILES = ("post/post.proto", "user_post/user_post.proto")
+PROTO_FILES = ("post/post.proto", "post/v2/post.proto", "user_post/user_post.proto")
 
 
 def generate(src_root: Path) -> None:
