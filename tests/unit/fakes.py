@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,9 +80,16 @@ class FakePosts:
         post = self._data.posts.get(post_id)
         if post is None or post.author_id != author_id or author_id in self._data.deleted_users:
             return None
-        post.title, post.body, post.version = content.title, content.body, post.version + 1
-        post.updated_at = datetime.now(UTC)
-        return post
+        # A new object, as a database row would be: events keep the version they recorded.
+        edited = dataclasses.replace(
+            post,
+            title=content.title,
+            body=content.body,
+            version=post.version + 1,
+            updated_at=datetime.now(UTC),
+        )
+        self._data.posts[post_id] = edited
+        return edited
 
     async def delete_if_author(self, post_id: int, author_id: int) -> bool:
         post = self._data.posts.get(post_id)

@@ -49,15 +49,19 @@ class DeletionConsumer:
         consumer = await self._connect()
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=200)
-                for partition, records in batches.items():
-                    for record in records:
-                        await self._handle(record)
-                        await self._commit(consumer, partition, record.offset + 1)
-                    if records:
-                        self._record_lag(consumer, partition, records[-1].offset + 1)
+                await self.consume_batch(consumer)
         finally:
             await consumer.stop()
+
+    async def consume_batch(self, consumer: AIOKafkaConsumer) -> None:
+        """Applies (or dead-letters) each fetched record, committing its offset only after."""
+        batches = await consumer.getmany(timeout_ms=1000, max_records=200)
+        for partition, records in batches.items():
+            for record in records:
+                await self._handle(record)
+                await self._commit(consumer, partition, record.offset + 1)
+            if records:
+                self._record_lag(consumer, partition, records[-1].offset + 1)
 
     async def _connect(self) -> AIOKafkaConsumer:
         backoff = Backoff(max_seconds=self._settings.retry_backoff_max_seconds)
