@@ -49,3 +49,28 @@ class DependencyUnavailable(PostServiceError):
     def __init__(self, dependency: str) -> None:
         super().__init__(f"{dependency} is unavailable, retry later")
         self.dependency = dependency
+
+
+class PostsNotFound(PostServiceError):
+    """A batch named posts that do not exist (post.v2 BatchGetPosts is all or nothing)."""
+
+    def __init__(self, post_ids: list[int]) -> None:
+        super().__init__("posts not found: " + ", ".join(map(str, post_ids)))
+        self.post_ids = post_ids
+
+
+class EtagMismatch(PostServiceError):
+    """The post changed since the caller read it: nothing was changed (post.v2)."""
+
+    def __init__(self, post_id: int, current_etag: str) -> None:
+        super().__init__(f"etag: post {post_id} changed since it was read, read it again")
+        self.post_id = post_id
+        self.current_etag = current_etag
+
+
+class RequestIdReused(PostServiceError):
+    """A create's request id was used before for different content (post.v2)."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"request_id: {request_id} was already used for another post")
+        self.request_id = request_id

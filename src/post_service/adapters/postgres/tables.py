@@ -6,10 +6,13 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Computed,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -18,10 +21,11 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 # The Alembic revision this build's SQL was written for. Readiness stays NOT_SERVING until
 # the database is at exactly this one (tests/unit holds it to the newest revision).
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 # Stable constraint names, so later migrations can refer to them.
 NAMING_CONVENTION = {
@@ -44,7 +48,51 @@ posts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    # post.v2 SearchPosts: titles weigh A, bodies B; `russian` stems Cyrillic words as
+    # Russian and Latin ones as English (migration 0004).
+    Column(
+        "search",
+        TSVECTOR,
+        Computed(
+            "setweight(to_tsvector('russian'::regconfig, title), 'A') || "
+            "setweight(to_tsvector('russian'::regconfig, body), 'B')"
+        ),
+    ),
     Index("ix_posts_author_id_id", "author_id", text("id DESC")),
+    Index("ix_posts_search", "search", postgresql_using="gin"),
+    Index("ix_posts_created_at", "created_at"),
+)
+
+# A post's earlier versions (post.v2 ListPostRevisions), written by the posts_keep_revision
+# trigger on every edit; they go with their post.
+post_revisions = Table(
+    "post_revisions",
+    metadata,
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("title", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# post.v2 CreatePost request ids (AIP-155), kept at least 24 hours.
+create_requests = Table(
+    "create_requests",
+    metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("fingerprint", LargeBinary, nullable=False),
+    Column("post_id", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_create_requests_created_at", "created_at"),
+)
+
+# Keys made by a migration, shared by every replica: 'page_token' signs post.v2 page tokens.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("secret", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 outbox = Table(
