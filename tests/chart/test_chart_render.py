@@ -490,6 +490,13 @@ def test_helm_test_pod_runs_healthcheck_with_the_service_image(render: RenderFn)
         (["--set", "config.NOT_A_SETTING=1"], "NOT_A_SETTING"),
         (["--set", "migrations.mode=sometimes"], "/migrations/mode"),
         (["--set", "networkPolicy.gateway.podSelector=abc"], "/networkPolicy/gateway/podSelector"),
+        # Shapes the schema defines once and refers to ($ref): they are still enforced.
+        (["--set", "networkPolicy.egress.kafka.ports[0].port=0"], "/networkPolicy/egress/kafka"),
+        (
+            ["--set", "networkPolicy.gateway.podSelector.matchExpressions[0].operator=Bogus"],
+            "/networkPolicy/gateway/podSelector",
+        ),
+        (["--set-json", "resources.requests.cpu=true"], "/resources/requests/cpu"),
         (["--set", "service.type=LoadBalancer"], "/service/type"),
         (["--set", "securityContext.runAsUser=0"], "/securityContext/runAsUser"),
         (["--set", "typo=1"], "typo"),

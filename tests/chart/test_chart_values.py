@@ -62,13 +62,23 @@ def _is_k8s_object(path: str) -> bool:
     return bool(re.search(r"(Selector|\.to|\.ports)$", path))
 
 
+def resolved(node: dict[str, Any]) -> dict[str, Any]:
+    """Follows the schema's shared definitions: {"$ref"} and {"allOf": [{"$ref"}], ...}."""
+    if "$ref" in node:
+        return resolved(SCHEMA["definitions"][node["$ref"].rsplit("/", 1)[1]])
+    if "allOf" in node:
+        (only,) = node["allOf"]
+        return {**resolved(only), **{k: v for k, v in node.items() if k != "allOf"}}
+    return node
+
+
 def schema_at(path: str) -> dict[str, Any]:
     node: dict[str, Any] = SCHEMA
     for part in path.split("."):
-        props = node.get("properties", {})
+        props = resolved(node).get("properties", {})
         assert part in props, f"values.schema.json does not describe {path}"
         node = props[part]
-    return node
+    return resolved(node)
 
 
 def test_schema_is_valid_and_accepts_defaults() -> None:
@@ -100,7 +110,7 @@ def test_schema_covers_every_value() -> None:
 
 def test_schema_describes_nothing_that_is_not_a_value() -> None:
     def props(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
-        for key, sub in node.get("properties", {}).items():
+        for key, sub in resolved(node).get("properties", {}).items():
             path = f"{prefix}{key}"
             yield path
             if path not in FREE_FORM and not _is_k8s_object(path):
