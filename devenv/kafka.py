@@ -37,16 +37,17 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
@@ -61,6 +62,7 @@ STOP_TIMEOUT_SECONDS = 20.0
 PROVISION_TIMEOUT_SECONDS = 30.0
 MAVEN_TIMEOUT_SECONDS = 900.0
 NODE_ID = 1
+T = TypeVar("T")
 RESERVED_UUIDS = frozenset({0, 1})  # Kafka's Uuid.ZERO_UUID and Uuid.ONE_UUID (metadata topic id)
 
 # Quick start on a small shared machine: a bounded heap, the serial collector and only the C1
@@ -269,36 +271,28 @@ async def _wait_for_coordinator(admin: AIOKafkaAdminClient, group: str) -> None:
         await asyncio.sleep(0.1)
 
 
-def broker_count(host: str, port: int, timeout: float = 2.0) -> int:
-    """How many brokers a Metadata (v4) request to ``host:port`` reports; raises when none answer.
+async def brokers_in_metadata(bootstrap_servers: str, timeout: float = 2.0) -> int:  # noqa: ASYNC109
+    """How many brokers the cluster's metadata lists; raises while none answers.
 
     A broker binds its port before it can serve requests, so a TCP connect alone proves little;
-    a Metadata answer that lists a broker means clients can bootstrap from it.
+    metadata that lists a broker means clients can bootstrap from it.
     """
-    client_id = b"devenv-probe"
-    # Request header v1 (api key 3 = Metadata, version 4, correlation id, client id), then the
-    # v4 body: an empty topic array (brokers only) and allow_auto_topic_creation = false.
-    body = struct.pack(">hhih", 3, 4, 7, len(client_id)) + client_id + struct.pack(">ib", 0, 0)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", _read_exactly(sock, 4))[0]
-        response = _read_exactly(sock, size)
-    # Response header v0 (correlation id), then throttle_time_ms and the broker array's length.
-    correlation_id, _throttle, brokers = struct.unpack_from(">iii", response)
-    if correlation_id != 7:
-        raise ConnectionError(f"unexpected correlation id {correlation_id}")
-    return int(brokers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000)
+    )
+    try:
+        await admin.start()
+        cluster = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    return len(cluster["brokers"])
 
 
-def _read_exactly(sock: socket.socket, count: int) -> bytes:
-    data = bytearray()
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise ConnectionError("connection closed by the broker")
-        data += chunk
-    return bytes(data)
+def run_blocking(work: Coroutine[Any, Any, T]) -> T:
+    """Runs ``work`` to completion from synchronous code, even inside a running event loop
+    (async tests stop and start the broker): on its own loop, in a worker thread."""
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(asyncio.run, work).result()
 
 
 def _kill_quietly(process: subprocess.Popen[bytes]) -> None:
@@ -488,10 +482,10 @@ class LocalKafka:
                     f"Kafka exited with code {code} while starting\n{self.tail()}"
                 )
             try:
-                if broker_count("127.0.0.1", self.port) > 0:
+                if run_blocking(brokers_in_metadata(self.bootstrap_servers)) > 0:
                     return
                 problem = "metadata lists no broker yet"
-            except OSError as error:
+            except (KafkaError, OSError) as error:
                 problem = repr(error)
             time.sleep(0.2)
         raise KafkaStartError(
@@ -501,7 +495,7 @@ class LocalKafka:
 
     def provision(self, topics: Sequence[str], consumer_group: str | None = None) -> None:
         """Create ``topics`` (with the broker's partition count) as the platform would."""
-        asyncio.run(
+        run_blocking(
             create_topics(self.bootstrap_servers, topics, self.num_partitions, consumer_group)
         )
 
