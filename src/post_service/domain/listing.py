@@ -9,6 +9,9 @@ from post_service.domain.paging import PageLimits
 
 MAX_BATCH_IDS = 100
 MAX_QUERY_CHARS = 1_000
+# The years 1..9999 (Python's datetime), in µs since the Unix epoch.
+MIN_TIME_US = -62_135_596_800_000_000
+MAX_TIME_US = 253_402_300_799_999_999
 
 
 def resolve_page_size(page_size: int, limits: PageLimits) -> int:
@@ -44,6 +47,9 @@ def revisions_scope(post_id: int) -> str:
 
 
 def validate_window(start_us: int | None, end_us: int | None) -> None:
+    for field, value in (("create_time_start", start_us), ("create_time_end", end_us)):
+        if value is not None and not MIN_TIME_US <= value <= MAX_TIME_US:
+            raise InvalidPost(field, "must be between the years 1 and 9999")
     if start_us is not None and end_us is not None and end_us <= start_us:
         raise InvalidPost("create_time_end", "must be after create_time_start")
 
