@@ -1,16 +1,15 @@
-# syntax=docker/dockerfile:1
-#
 # Post Service image. Two stages:
 #   build   - exports poetry.lock to a hashed requirements file, installs exactly those
-#             wheels into /opt/venv, builds and installs the post-service wheel, and
-#             compiles all bytecode;
-#   runtime - the same slim Python base with only /opt/venv and /app copied in: no Poetry,
-#             no pip, no compilers. Runs as the fixed non-root UID/GID 10001 and never writes
-#             outside /tmp, so it works with readOnlyRootFilesystem (mount an emptyDir on /tmp).
+#             wheels into /opt/venv, builds and installs the post-service wheel (which carries
+#             the migrations), and compiles all bytecode;
+#   runtime - the same slim Python base with only /opt/venv copied in: no Poetry, no pip, no
+#             compilers. Runs as the fixed non-root UID/GID 10001 and never writes outside
+#             /tmp, so it works with readOnlyRootFilesystem (mount an emptyDir on /tmp).
+# Works with BuildKit and with the legacy builder (Debian's Docker 20.10 has no buildx).
 #
-# Build: docker build -t post-service .
+# Build: docker build -t post-service .      (or `make image`, which also works offline)
 # Run:   docker run --read-only --tmpfs /tmp -e DB_URL=... post-service        (serve)
-#        docker run ... post-service migrate                                  (Alembic, in /app)
+#        docker run --read-only --tmpfs /tmp -e DB_URL=... post-service migrate
 
 ARG PYTHON_IMAGE=python:3.12-slim-trixie
 
@@ -44,15 +43,10 @@ RUN /opt/poetry/bin/poetry build --format wheel --output /tmp/dist \
     && /opt/venv/bin/pip install --no-deps /tmp/dist/*.whl \
     && /opt/venv/bin/pip uninstall --yes pip
 
-# Alembic configuration and migration scripts: `post-service migrate` reads ./alembic.ini.
-WORKDIR /app
-COPY alembic.ini ./
-COPY migrations ./migrations
-
 # Bytecode is compiled here, once: the runtime root filesystem is read-only and
 # PYTHONDONTWRITEBYTECODE is set there. unchecked-hash .pyc files stay valid whatever
 # mtimes the files get when they are copied into the runtime stage.
-RUN python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv /app
+RUN python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv
 
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -79,8 +73,6 @@ RUN groupadd --system --gid 10001 postservice \
         "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"
 
 COPY --from=build /opt/venv /opt/venv
-WORKDIR /app
-COPY --from=build /app /app
 
 USER 10001:10001
 

@@ -1,8 +1,10 @@
 """Dev-only stand-in for the User-service: implements user_post.UserPost.
 
 Every user exists and is called "user-<id>"; GetByUsername accepts exactly those names.
-Listens on STUB_ADDR (default 0.0.0.0:50055). The modules user_post_pb2/_grpc are generated
-from proto/user_post/user_post.proto when the image is built (see the Dockerfile).
+Listens on STUB_ADDR (default 0.0.0.0:50055) until SIGTERM/SIGINT. ``server.py --check`` asks
+the running stub for user 1 and exits 0 when it answers (the image's HEALTHCHECK). The modules
+user_post_pb2/_grpc are generated from proto/user_post/user_post.proto when the image is built
+(see the Dockerfile).
 """
 
 from __future__ import annotations
@@ -53,9 +55,23 @@ def serve(addr: str) -> tuple[grpc.Server, int]:
     return server, port
 
 
+def check(addr: str) -> int:
+    target = f"127.0.0.1:{addr.rpartition(':')[2]}"  # runs next to the stub, in its container
+    with grpc.insecure_channel(target) as channel:
+        stub = user_post_pb2_grpc.UserPostStub(channel)
+        try:
+            reply = stub.GetByID(user_post_pb2.GetByIdRequest(id=1), timeout=2)
+        except grpc.RpcError as error:
+            sys.stderr.write(f"user-service stub at {target}: {error.code().name}\n")
+            return 1
+    return 0 if reply.username == username(1) else 1
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     addr = os.environ.get("STUB_ADDR", "0.0.0.0:50055")
+    if sys.argv[1:] == ["--check"]:
+        return check(addr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server, port = serve(addr)
     logging.info("user-service stub listening on %s (port %d)", addr, port)
     stop = threading.Event()
