@@ -3,7 +3,7 @@
 #               (any of them you configure with DB_URL / KAFKA_BOOTSTRAP_SERVERS /
 #               USER_SERVICE_ADDR is used instead)
 #   make test   lint, type checks and the whole test suite (what CI runs)
-.PHONY: run test lint pytest protos env bench
+.PHONY: run test lint pytest protos env bench image
 
 PY := .venv/bin/python
 
@@ -30,3 +30,9 @@ protos: env
 
 bench: env
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The service and dev User-service stub images, tagged by content (prints name<TAB>tag).
+# Installs docker.io and starts dockerd if needed; builds a Debian stand-in base first when
+# python:3.12-slim-trixie can be neither found nor pulled (see docs/image.md).
+image: env
+	$(PY) -m devenv.images service stub
