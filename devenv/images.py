@@ -104,10 +104,13 @@ def debian_image(
     python_venv: bool = False,
     docker: Docker | None = None,
 ) -> str:
-    """A Debian trixie minbase image with ``packages`` and the machine's extra CA certificates;
-    with ``python_venv``, a venv at /usr/local and ``CMD ["python3"]``. Built once per recipe."""
+    """A Debian trixie minbase image with ``packages`` and the machine's extra CA certificates
+    (adding ``ca-certificates`` when there are any); with ``python_venv``, a venv at /usr/local
+    and ``CMD ["python3"]``, else ``CMD ["bash"]``. Built once per recipe, found by its tag."""
     docker = docker or ensure_docker()
     certificates = sorted(LOCAL_CA_DIR.rglob("*.crt")) if LOCAL_CA_DIR.is_dir() else []
+    if certificates:  # update-ca-certificates comes with the package
+        packages = sorted({*packages, "ca-certificates"})
     recipe = hashlib.sha256(
         json.dumps(
             [RECIPE_VERSION, SUITE, sorted(packages), python_venv, ROOTFS_CHANGES, DPKG_OPTIONS]
