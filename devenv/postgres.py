@@ -122,8 +122,9 @@ class LocalPostgres:
                            "-U", USER, "-d", database, "-tAc", sql)  # fmt: skip
         return result.strip()
 
-    def create_database(self, name: str) -> str:
-        self.psql(f'CREATE DATABASE "{name}"', database="postgres")
+    def create_database(self, name: str, template: str = "template1") -> str:
+        """A new database, a copy of ``template`` (PostgreSQL copies it file by file)."""
+        self.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"', database="postgres")
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 
     def _ensure_database(self) -> None:

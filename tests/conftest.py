@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -30,6 +30,25 @@ def db_url(postgres: LocalPostgres) -> str:
     result = run_cli("migrate", env=service_env(postgres.url))
     assert result.returncode == 0, result.stderr
     return postgres.url
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres: LocalPostgres) -> str:
+    """A database migrated once by the real `post-service migrate`, to clone others from."""
+    url = postgres.create_database("migrated_template")
+    result = run_cli("migrate", env=service_env(url))
+    assert result.returncode == 0, result.stderr
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def migrated_database(postgres: LocalPostgres, migrated_template: str) -> Callable[[str], str]:
+    """Makes a database at the schema's head by copying the template: no migration run."""
+
+    def create(name: str) -> str:
+        return postgres.create_database(name, template=migrated_template)
+
+    return create
 
 
 @pytest.fixture

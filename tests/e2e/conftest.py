@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -15,7 +15,7 @@ from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2_grpc
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.support.kafka_client import Topics, create_topics
-from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
+from tests.support.post_service_process import PostServiceProcess, service_env
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +61,7 @@ def posts(channel: grpc.Channel) -> post_pb2_grpc.PostStub:
 
 @pytest.fixture
 def empty_posts_table(postgres: LocalPostgres, db_url: str) -> None:
-    postgres.psql("TRUNCATE posts, outbox RESTART IDENTITY")
+    postgres.psql("TRUNCATE posts, outbox RESTART IDENTITY CASCADE")  # and what refers to posts
 
 
 # --- a Kafka-enabled service per test module, on fresh topics and a fresh database ----------
@@ -83,11 +83,8 @@ def topics(kafka: LocalKafka) -> Topics:
 
 
 @pytest.fixture(scope="module")
-def kafka_db(postgres: LocalPostgres) -> str:
-    name = f"kafka_{uuid.uuid4().hex[:6]}"
-    url = postgres.create_database(name)
-    assert run_cli("migrate", env=service_env(url)).returncode == 0
-    return url
+def kafka_db(migrated_database: Callable[[str], str]) -> str:
+    return migrated_database(f"kafka_{uuid.uuid4().hex[:6]}")
 
 
 @pytest.fixture(scope="module")

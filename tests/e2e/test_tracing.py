@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 import pytest
@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from devenv.kafka import LocalKafka
-from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
@@ -37,7 +36,6 @@ from post_service.config import (
 )
 from post_service.logs import JsonFormatter
 from tests.support.kafka_client import Topics, produce, read_topic, wait_for
-from tests.support.post_service_process import run_cli, service_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -76,14 +74,13 @@ def log_lines() -> Iterator[io.StringIO]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def app(
-    postgres: LocalPostgres,
+    migrated_database: Callable[[str], str],
     kafka: LocalKafka,
     user_service: StandInUserService,
     exporter: InMemorySpanExporter,
     log_lines: io.StringIO,
 ) -> AsyncIterator[tuple[App, Topics]]:
-    url = postgres.create_database("tracing")
-    assert run_cli("migrate", env=service_env(url)).returncode == 0
+    url = migrated_database("tracing")
     topics = await Topics().create(kafka.bootstrap_servers)
     settings = Settings(
         db=DatabaseSettings(url=url),  # type: ignore[arg-type]

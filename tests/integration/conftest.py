@@ -11,7 +11,7 @@ from post_service.config import DatabaseSettings
 
 @pytest.fixture
 async def db(db_url: str, postgres: LocalPostgres) -> AsyncIterator[Database]:
-    postgres.psql("TRUNCATE posts, outbox RESTART IDENTITY")
+    postgres.psql("TRUNCATE posts, outbox RESTART IDENTITY CASCADE")  # and what refers to posts
     created = create_database(DatabaseSettings(url=db_url))  # type: ignore[arg-type]
     await created.pool
     yield created
