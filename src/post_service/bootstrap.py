@@ -23,11 +23,13 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from post_service import service_version
 from post_service._generated.post import post_pb2 as pb
+from post_service._generated.post.v2 import post_pb2 as pb_v2
 from post_service.adapters.kafka.producer import KafkaPublisher
 from post_service.adapters.postgres.outbox import PostgresOutbox
 from post_service.adapters.postgres.pool import create_database
 from post_service.adapters.postgres.readiness import PostgresReadiness
 from post_service.adapters.postgres.store import PostgresPostStore
+from post_service.adapters.postgres.store_v2 import PostgresPostStoreV2
 from post_service.adapters.user_service import GrpcUserDirectory, open_channel
 from post_service.config import Settings
 from post_service.domain.paging import PageLimits
@@ -36,11 +38,13 @@ from post_service.entrypoints.grpc.health import DatabaseHealthMonitor
 from post_service.entrypoints.grpc.metrics import ServerMetricsInterceptor
 from post_service.entrypoints.grpc.server import create_server
 from post_service.entrypoints.grpc.servicer import PostServicer
+from post_service.entrypoints.grpc.v2_servicer import PostServiceV2Servicer
 from post_service.entrypoints.kafka.deletions import DeletionConsumer
 from post_service.entrypoints.kafka.relay import OutboxRelay
 from post_service.entrypoints.supervisor import Supervisor, Worker
 from post_service.service.moderation import ModerationService
 from post_service.service.posts import PostRules, PostService
+from post_service.service.posts_v2 import PostServiceV2
 from post_service.service.usernames import UsernameResolver
 from post_service.telemetry.collectors import watch_outbox, watch_pool
 from post_service.telemetry.grpc_metrics import ClientMetricsInterceptor, current_method
@@ -116,8 +120,12 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     tracer_provider = tracer_provider or tracer_provider_from_environment(service_version())
     metrics = Metrics()
     # A series from the start, at zero: an alert on increase() cannot see a first sample.
-    for method in pb.DESCRIPTOR.services_by_name["Post"].methods_by_name:
-        metrics.degraded_responses.labels(method)
+    for service in (
+        pb.DESCRIPTOR.services_by_name["Post"],
+        pb_v2.DESCRIPTOR.services_by_name["PostService"],
+    ):
+        for method in service.methods_by_name:
+            metrics.degraded_responses.labels(service.full_name, method)
     db = create_database(settings.db)
     watch_pool(db.pool, metrics)
     if tracer_provider is not None:
@@ -138,13 +146,16 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         users,
         cache_ttl_seconds=settings.user_service.cache_ttl_seconds,
         cache_size=settings.user_service.cache_size,
-        on_degraded=lambda: metrics.degraded_responses.labels(current_method.get()).inc(),
+        on_degraded=lambda: metrics.degraded_responses.labels(*current_method.get()).inc(),
     )
     rules = PostRules(
         page_limits=PageLimits(settings.posts.default_page_size, settings.posts.max_page_size),
         max_body_chars=settings.posts.max_body_chars,
     )
     posts = PostService(store, usernames, rules)
+    posts_v2 = PostServiceV2(
+        PostgresPostStoreV2(db, trace_context=current_trace_context), usernames, rules
+    )
     moderation = ModerationService(store, settings.kafka.user_deletion_batch_size)
     health_servicer = health.aio.HealthServicer()
     not_health = filters.negate(filters.service_name("grpc.health.v1.Health"))
@@ -153,7 +164,13 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         ServerMetricsInterceptor(metrics),
         DomainErrorInterceptor(),
     ]
-    server, port = create_server(settings.grpc, PostServicer(posts), health_servicer, interceptors)
+    server, port = create_server(
+        settings.grpc,
+        PostServicer(posts),
+        health_servicer,
+        interceptors,
+        PostServiceV2Servicer(posts_v2),
+    )
     monitor = DatabaseHealthMonitor(
         health_servicer,
         PostgresReadiness(db).problem,

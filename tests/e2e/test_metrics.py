@@ -38,6 +38,7 @@ from devenv.user_service import StandInUserService
 from post_service import service_version
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
+from post_service._generated.post.v2 import post_pb2 as pb_v2
 from post_service._generated.user_post import user_post_pb2
 from tests.e2e.test_post_rpcs import wait_until_usernames_resolve
 from tests.monitoring.expressions import (
@@ -62,6 +63,8 @@ POST_SERVICE = pb.DESCRIPTOR.services_by_name["Post"]
 USER_SERVICE = user_post_pb2.DESCRIPTOR.services_by_name["UserPost"]
 POST_METHODS = frozenset(POST_SERVICE.methods_by_name)
 USER_METHODS = frozenset(USER_SERVICE.methods_by_name)
+# post.v2 has its own series (degraded responses from start-up); tests/e2e/test_v2_service.py.
+V2_SERVICE = pb_v2.DESCRIPTOR.services_by_name["PostService"]
 
 # The grpc_code values of the gRPC Prometheus convention (Go's codes.Code.String()), which the
 # dashboard and the rules match on, e.g. grpc_code=~"Unknown|Internal|Unavailable|...".
@@ -517,8 +520,10 @@ def test_degraded_responses_are_counted_per_method(traffic: Traffic) -> None:
     name = "post_service_degraded_responses_total"
     counted = Counter(
         {
-            method: traffic.after.value(name, grpc_method=method)
-            - traffic.before.value(name, grpc_method=method)
+            method: traffic.after.value(
+                name, grpc_service=POST_SERVICE.full_name, grpc_method=method
+            )
+            - traffic.before.value(name, grpc_service=POST_SERVICE.full_name, grpc_method=method)
             for method in POST_METHODS
         }
     )
@@ -530,7 +535,10 @@ def test_degraded_responses_have_a_series_per_method_before_any_degraded_answer(
 ) -> None:
     # DeletePost never degrades (it answers no usernames): its series can only be pre-created.
     name = "post_service_degraded_responses_total"
-    present = {s.labels["grpc_method"] for s in traffic.before.matching(name)}
+    present = {
+        s.labels["grpc_method"]
+        for s in traffic.before.matching(name, grpc_service=POST_SERVICE.full_name)
+    }
     assert present == POST_METHODS
     assert traffic.after.value(name, grpc_method="DeletePost") == 0
 
@@ -591,8 +599,8 @@ def test_labels_are_bounded_and_never_carry_an_id(
     topics = kafka_traffic.topics
     domains: dict[str, set[str]] = {
         "grpc_type": {"unary"},
-        "grpc_service": {POST_SERVICE.full_name, USER_SERVICE.full_name},
-        "grpc_method": set(POST_METHODS | USER_METHODS),
+        "grpc_service": {POST_SERVICE.full_name, V2_SERVICE.full_name, USER_SERVICE.full_name},
+        "grpc_method": set(POST_METHODS | USER_METHODS | set(V2_SERVICE.methods_by_name)),
         "grpc_code": set(CODE_OF_LABEL),
         "state": {"in_use", "idle"},
         "topic": {topics.admin_delete, topics.user_deleted},

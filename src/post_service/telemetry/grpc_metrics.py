@@ -35,8 +35,11 @@ CODE_NAMES: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
 }
 
-# The method of the RPC being handled, for metrics recorded deeper down (degraded usernames).
-current_method: contextvars.ContextVar[str] = contextvars.ContextVar("current_method", default="")
+# The service and method of the RPC being handled, for metrics recorded deeper down (degraded
+# usernames): post.Post and post.v2.PostService both have a CreatePost.
+current_method: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
+    "current_method", default=("", "")
+)
 
 
 def split_method(full_method: str) -> tuple[str, str]:

@@ -69,7 +69,7 @@ class Metrics:
         self.degraded_responses = Counter(
             "post_service_degraded_responses_total",
             "Responses served with empty usernames because User-service did not answer.",
-            ("grpc_method",),
+            ("grpc_service", "grpc_method"),
             registry=r,
         )
         self.db_pool_connections = Gauge(

@@ -1,7 +1,7 @@
 """grpc.health.v1 statuses, following the database.
 
-``""`` and ``post.Post`` (readiness) are SERVING only while the database answers and its
-schema is at the revision this build needs;
+``""``, ``post.Post`` and ``post.v2.PostService`` (readiness) are SERVING only while the
+database answers and its schema is at the revision this build needs;
 ``liveness`` stays SERVING while the process runs, so a database outage drains
 traffic from the pod instead of restarting it. All go NOT_SERVING at shutdown.
 """
@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 OVERALL = ""
 POST_SERVICE = "post.Post"
+POST_V2_SERVICE = "post.v2.PostService"
 LIVENESS = "liveness"
-READINESS_SERVICES = (OVERALL, POST_SERVICE)
+READINESS_SERVICES = (OVERALL, POST_SERVICE, POST_V2_SERVICE)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

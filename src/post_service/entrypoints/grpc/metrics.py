@@ -42,7 +42,7 @@ class ServerMetricsInterceptor(UnaryWrappingInterceptor):
 
         async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started.inc()
-            current_method.set(method)
+            current_method.set((service, method))
             begin = time.perf_counter()
             try:
                 response = await behavior(request, context)

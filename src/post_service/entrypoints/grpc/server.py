@@ -9,8 +9,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from post_service._generated.post import post_pb2, post_pb2_grpc
+from post_service._generated.post.v2 import post_pb2 as post_v2_pb2
+from post_service._generated.post.v2 import post_pb2_grpc as post_v2_pb2_grpc
 from post_service.config import GrpcSettings
 from post_service.entrypoints.grpc.servicer import PostServicer
+from post_service.entrypoints.grpc.v2_servicer import PostServiceV2Servicer
 
 
 def server_options(settings: GrpcSettings) -> list[tuple[str, int]]:
@@ -38,14 +41,17 @@ def create_server(
     servicer: PostServicer,
     health_servicer: health.aio.HealthServicer,
     interceptors: Sequence[grpc.aio.ServerInterceptor],
+    v2_servicer: PostServiceV2Servicer,
 ) -> tuple[grpc.aio.Server, int]:
     """The server and the port it bound (settings.port 0 picks a free one, for tests)."""
     server = grpc.aio.server(interceptors=list(interceptors), options=server_options(settings))
     post_pb2_grpc.add_PostServicer_to_server(servicer, server)
+    post_v2_pb2_grpc.add_PostServiceServicer_to_server(v2_servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
             post_pb2.DESCRIPTOR.services_by_name["Post"].full_name,
+            post_v2_pb2.DESCRIPTOR.services_by_name["PostService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
