@@ -1,13 +1,12 @@
 """A throwaway Prometheus server on a free loopback port, for `make run` and the tests.
 
 ``ensure_prometheus()`` returns the ``prometheus`` and ``promtool`` binaries, installing Debian's
-``prometheus`` package (which ships both) with apt-get when either is missing. It is a couple of
+``prometheus`` package (which ships both) with devenv.apt when either is missing. It is a couple of
 ``shutil.which`` calls when they are present.
 
-The package's own service is never used: during the install a ``policy-rc.d`` that denies every
-service start is put in place when the machine has none (Docker images usually ship one), so the
-package's init script / systemd unit does not start a Prometheus on :9090. Even if one were
-running, ``LocalPrometheus`` would not notice: it uses its own config, storage directory and port.
+The package's own service is never used: devenv.apt keeps maintainer scripts from starting it,
+and even if one were running, ``LocalPrometheus`` would not notice: it uses its own config,
+storage directory and port.
 
 ``LocalPrometheus`` writes a config (scrape job ``post-service``, the given rule files) in a
 temporary directory, starts ``prometheus`` on a free 127.0.0.1 port and waits for ``/-/ready``.
@@ -22,10 +21,7 @@ targets (default: the service's metrics port, 127.0.0.1:9464) and prints its URL
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import shutil
 import signal
 import socket
@@ -36,18 +32,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from devenv.apt import apt_install
+
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = ROOT / ".cache"
-LOCK_FILE = CACHE_DIR / "prometheus-install.lock"
 PACKAGE = "prometheus"
 JOB_NAME = "post-service"
-POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
-APT_TIMEOUT_SECONDS = 900
 READY_TIMEOUT_SECONDS = 30.0
 HTTP_TIMEOUT_SECONDS = 10.0
 START_ATTEMPTS = 3  # a free port can be taken by someone else before prometheus binds it
@@ -60,18 +54,9 @@ class PrometheusError(RuntimeError):
 def ensure_prometheus() -> tuple[Path, Path]:
     """Return ``(prometheus, promtool)``, installing the Debian package first if needed."""
     found = _find_binaries()
-    if found is not None:
-        return found
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with LOCK_FILE.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time across this checkout's processes
-        try:
-            found = _find_binaries()  # another process may have installed it meanwhile
-            if found is None:
-                _apt_install(PACKAGE)
-                found = _find_binaries()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    if found is None:
+        apt_install(PACKAGE, why="prometheus")  # serialised across processes by devenv.apt
+        found = _find_binaries()
     if found is None:
         raise PrometheusError(f"`prometheus`/`promtool` not found after installing `{PACKAGE}`")
     return found
@@ -85,61 +70,6 @@ def _find_binaries() -> tuple[Path, Path] | None:
             return None
         paths.append(Path(located))
     return paths[0], paths[1]
-
-
-def _apt_install(*packages: str) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    sudo: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            raise PrometheusError(
-                f"`prometheus` is missing and installing it needs root: apt-get install {PACKAGE}"
-            )
-        sudo = ["sudo", "-n", "--preserve-env=DEBIAN_FRONTEND"]
-    apt_options = ["-q", "-o", "DPkg::Lock::Timeout=600"]
-    install = [*sudo, "apt-get", "install", "-y", *apt_options, "--no-install-recommends",
-               *packages]  # fmt: skip
-    update = [*sudo, "apt-get", "update", *apt_options]
-    print(f"prometheus: installing Debian package(s) {' '.join(packages)}", file=sys.stderr)
-    with _service_starts_denied():
-        first = _run(install, env)
-        if first.returncode == 0:
-            return
-        # Usually stale or missing package lists: refresh them once and retry.
-        refreshed = _run(update, env)
-        if refreshed.returncode != 0:
-            raise PrometheusError(f"`apt-get update` failed:\n{refreshed.stderr[-4000:]}")
-        second = _run(install, env)
-        if second.returncode != 0:
-            raise PrometheusError(
-                f"`apt-get install {' '.join(packages)}` failed:\n{second.stderr[-4000:]}"
-            )
-
-
-def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            command, env=env, capture_output=True, text=True, check=False,
-            timeout=APT_TIMEOUT_SECONDS,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        raise PrometheusError(f"`{' '.join(command)}` timed out after {exc.timeout}s") from exc
-
-
-@contextlib.contextmanager
-def _service_starts_denied() -> Iterator[None]:
-    """Keep maintainer scripts from starting the package's service (invoke-rc.d and
-    deb-systemd-invoke both honour ``policy-rc.d``; exit status 101 means "denied")."""
-    created = False
-    if os.geteuid() == 0 and not POLICY_RC_D.exists():
-        POLICY_RC_D.write_text("#!/bin/sh\n# temporary, from devenv/prometheus.py\nexit 101\n")
-        POLICY_RC_D.chmod(0o755)
-        created = True
-    try:
-        yield
-    finally:
-        if created:
-            POLICY_RC_D.unlink(missing_ok=True)
 
 
 def free_port() -> int:
