@@ -50,18 +50,11 @@ def test_unicode_round_trips_unchanged(posts: PostStub) -> None:
     assert (fetched.title, fetched.body) == (title, body)
 
 
+# The validation rules themselves are proven in tests/unit/test_post_rules.py; these cases
+# show that they reach the caller as INVALID_ARGUMENT naming the field.
 @pytest.mark.parametrize(
     ("title", "body", "field"),
-    [
-        ("", "body", "title"),
-        ("   \t\n", "body", "title"),
-        ("x" * 256, "body", "title"),
-        ("title", "", "body"),
-        ("title", " ", "body"),
-        ("title", "b" * 20_001, "body"),
-        ("nul\x00inside", "body", "title"),
-        ("title", "nul\x00inside", "body"),
-    ],
+    [("   \t\n", "body", "title"), ("title", "b" * 20_001, "body")],
 )
 def test_invalid_content_is_refused_naming_the_field(
     posts: PostStub, title: str, body: str, field: str
@@ -78,7 +71,7 @@ def test_longest_allowed_title_and_body_are_accepted(posts: PostStub) -> None:
     assert (len(created.title), len(created.body)) == (255, 20_000)
 
 
-@pytest.mark.parametrize("bad_id", [0, -1, -(2**31)])
+@pytest.mark.parametrize("bad_id", [0])  # the rule: tests/unit/test_post_rules.py
 def test_non_positive_ids_are_invalid_arguments(posts: PostStub, bad_id: int) -> None:
     calls = [
         (posts.CreatePost, pb.PostCreateRequest(auth_id=bad_id, title="t", body="b"), "auth_id"),
@@ -223,16 +216,6 @@ def test_keyset_pages_cover_every_post_once_and_end_with_an_empty_page(posts: Po
         last_id = page[-1].post_id
     assert seen == sorted(ids, reverse=True)
     assert list_page(posts, limit=10, last_id=min(ids)) == []
-
-
-@pytest.mark.parametrize(("limit", "last_id", "field"), [(-1, 0, "limit"), (0, -5, "last_id")])
-def test_negative_paging_values_are_invalid(
-    posts: PostStub, limit: int, last_id: int, field: str
-) -> None:
-    code, details = status_of(
-        posts.GetGroupPost, pb.PostGetGroupRequest(limit=limit, last_id=last_id)
-    )
-    assert (code, details.split(":")[0]) == (INVALID, field)
 
 
 @pytest.mark.usefixtures("empty_posts_table")
