@@ -1,44 +1,89 @@
-"""The v1 contract end to end against `post-service serve` in a hardened container of the image.
-
-The checks are the e2e tests' own (imported below, so pytest runs them here a second time),
-with `service` and `posts` pointing at the container, which reads the image tests' database
-and asks the stand-in User-service for usernames: health, reflection, create, get, list
-(keyset paging, by user), edit, delete, usernames in one call per page, validation errors.
-"""
+"""The v1 contract end to end against `post-service serve` in a hardened container of the image:
+health, reflection, create, get, list, edit, delete, usernames from the stand-in User-service,
+validation errors. (The rules themselves are proven in tests/unit and tests/e2e; this proves
+the image serves them.)"""
 
 from __future__ import annotations
 
+import grpc
 import pytest
+from google.protobuf.descriptor_pool import DescriptorPool
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
+from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
-from tests.e2e.test_operations import (  # noqa: F401 - collected and run here as well
-    test_health_is_serving_for_overall_readiness_and_liveness,
-    test_reflection_lists_and_describes_the_post_service,
-)
-from tests.e2e.test_post_rpcs import (  # noqa: F401 - collected and run here as well
-    create,
-    test_a_page_of_many_authors_asks_user_service_once,
-    test_author_deletes_and_the_post_is_gone,
-    test_created_post_is_returned_and_readable_with_its_author_name,
-    test_editing_or_deleting_a_missing_post_is_not_found,
-    test_invalid_content_is_refused_naming_the_field,
-    test_keyset_pages_cover_every_post_once_and_end_with_an_empty_page,
-    test_missing_post_is_not_found,
-    test_negative_paging_values_are_invalid,
-    test_non_positive_ids_are_invalid_arguments,
-    test_only_the_author_may_edit_or_delete,
-    test_oversized_request_is_refused_as_resource_exhausted,
-    test_unicode_round_trips_unchanged,
-    test_unknown_username_is_not_found,
-    test_user_posts_by_username_or_by_caller,
-)
+
+from .containers import ServiceContainer
 
 pytestmark = pytest.mark.e2e
 
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+def create(posts: PostStub, author: int, title: str = "A title") -> pb.PostOutResponse:
+    request = pb.PostCreateRequest(auth_id=author, title=title, body="A body")
+    created: pb.PostOutResponse = posts.CreatePost(request, timeout=5)
+    return created
+
+
+def code_of(call: object, request: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, timeout=5)  # type: ignore[operator]
+    return raised.value.code(), raised.value.details()
+
+
+def test_health_is_serving_overall_for_post_post_and_for_liveness(
+    service: ServiceContainer,
+) -> None:
+    assert [service.health(name) for name in ("", "post.Post", "liveness")] == [SERVING] * 3
+
+
+def test_reflection_describes_the_v1_post_service(service: ServiceContainer) -> None:
+    with grpc.insecure_channel(service.addr) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = set(database.get_services())
+        descriptor = DescriptorPool(database).FindServiceByName("post.Post")
+    assert {"post.Post", "grpc.health.v1.Health"} <= services
+    assert {m.name for m in descriptor.methods} == {
+        "CreatePost", "DeletePost", "GetGroupPost", "GetByIdPost", "GetByIdUserPost", "PutPost",
+    }  # fmt: skip
+
+
+def test_a_created_post_is_readable_with_its_authors_name(posts: PostStub) -> None:
+    created = create(posts, author=7, title="Hello")
+    assert (created.title, created.username) == ("Hello", "user-7")
+    fetched = posts.GetByIdPost(pb.PostGetByIdRequest(post_id=created.post_id), timeout=5)
+    assert fetched == created
+
+
+@pytest.mark.usefixtures("empty_posts_table")
+def test_listing_is_newest_first_and_names_every_author_with_one_user_service_call(
+    posts: PostStub, user_service: StandInUserService
+) -> None:
+    ids = [create(posts, author=1 + n % 3, title=f"p{n}").post_id for n in range(6)]
+    user_service.calls.by_ids.clear()
+    page = posts.GetGroupPost(pb.PostGetGroupRequest(limit=4), timeout=5).posts
+    assert [p.post_id for p in page] == sorted(ids, reverse=True)[:4]
+    assert {p.username for p in page} == {"user-1", "user-2", "user-3"}
+    assert len(user_service.calls.by_ids) == 1
+    rest = posts.GetGroupPost(pb.PostGetGroupRequest(limit=4, last_id=page[-1].post_id), timeout=5)
+    assert [p.post_id for p in rest.posts] == sorted(ids, reverse=True)[4:]
+
+
+@pytest.mark.usefixtures("empty_posts_table")
+def test_a_users_posts_are_listed_by_username(posts: PostStub) -> None:
+    mine = [create(posts, author=5).post_id for _ in range(2)]
+    create(posts, author=6)
+    listed = posts.GetByIdUserPost(pb.PostGetByIdUserRequest(username="user-5"), timeout=5).posts
+    assert [p.post_id for p in listed] == sorted(mine, reverse=True)
+
 
 def test_the_author_edits_a_post_and_readers_see_the_edit(posts: PostStub) -> None:
-    created = create(posts, author=3, title="Old", body="Text")
+    created = create(posts, author=3, title="Old")
     edit = pb.PostPutRequest(auth_id=3, post_id=created.post_id, title="New", body="Edited")
     edited = posts.PutPost(edit, timeout=5)
     assert (edited.post_id, edited.title, edited.body, edited.username) == (
@@ -46,3 +91,37 @@ def test_the_author_edits_a_post_and_readers_see_the_edit(posts: PostStub) -> No
     )  # fmt: skip
     fetched = posts.GetByIdPost(pb.PostGetByIdRequest(post_id=created.post_id), timeout=5)
     assert (fetched.title, fetched.body) == ("New", "Edited")
+
+
+def test_only_the_author_edits_or_deletes(posts: PostStub) -> None:
+    created = create(posts, author=3)
+    put = pb.PostPutRequest(auth_id=4, post_id=created.post_id, title="Stolen", body="x")
+    delete = pb.PostDeleteRequest(auth_id=4, post_id=created.post_id)
+    assert code_of(posts.PutPost, put)[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert code_of(posts.DeletePost, delete)[0] == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_author_deletes_and_the_post_is_gone(posts: PostStub) -> None:
+    created = create(posts, author=5)
+    posts.DeletePost(pb.PostDeleteRequest(auth_id=5, post_id=created.post_id), timeout=5)
+    get = pb.PostGetByIdRequest(post_id=created.post_id)
+    assert code_of(posts.GetByIdPost, get)[0] == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.PostCreateRequest(auth_id=1, title=" ", body="b"), "title"),
+        (pb.PostCreateRequest(auth_id=1, title="t", body="b" * 20_001), "body"),
+        (pb.PostCreateRequest(auth_id=0, title="t", body="b"), "auth_id"),
+        (pb.PostGetGroupRequest(limit=-1), "limit"),
+    ],
+    ids=["blank-title", "long-body", "zero-author", "negative-limit"],
+)
+def test_invalid_requests_are_invalid_arguments_naming_the_field(
+    posts: PostStub, request_: object, field: str
+) -> None:
+    call = posts.GetGroupPost if isinstance(request_, pb.PostGetGroupRequest) else posts.CreatePost
+    code, details = code_of(call, request_)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith(f"{field}:")

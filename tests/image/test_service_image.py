@@ -20,11 +20,11 @@ from devenv.postgres import LocalPostgres
 from devenv.prometheus import LocalPrometheus
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.adapters.postgres.tables import SCHEMA_REVISION
-from tests.e2e.test_post_rpcs import create
 from tests.support.post_service_process import service_env
 
 from .conftest import service_container_env
 from .containers import ServiceContainer, inspect, run_once, wait_for_health
+from .test_service_contract import create
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_VALUES = yaml.safe_load((ROOT / "charts" / "post-service" / "values.yaml").read_text())

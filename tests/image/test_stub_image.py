@@ -15,10 +15,10 @@ from devenv.postgres import free_port
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service._generated.user_post import user_post_pb2 as pb
 from post_service._generated.user_post.user_post_pb2_grpc import UserPostStub
-from tests.e2e.test_post_rpcs import create
 
 from .conftest import service_container_env
 from .containers import Container, ServiceContainer, inspect, wait_for_health
+from .test_service_contract import create
 
 GRACE_SECONDS = 10
 
