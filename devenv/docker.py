@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +53,17 @@ class Docker:
         check: bool = True,
         timeout: float = COMMAND_TIMEOUT_SECONDS,
         input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``docker *args``; with ``check``, a non-zero exit raises ``DockerError``."""
+        """Run ``docker *args``; with ``check``, a non-zero exit raises ``DockerError``.
+
+        ``env`` is added to the client's environment: ``docker run -e NAME`` passes a value on
+        to the container without putting it on the command line.
+        """
         try:
             result = subprocess.run(
                 [str(self.binary), *args], input=input, capture_output=True, timeout=timeout,
-                check=False,
+                check=False, env={**os.environ, **env} if env else None,
             )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise DockerError(f"`docker {' '.join(args)}` timed out after {exc.timeout}s") from exc
