@@ -27,26 +27,27 @@ WORKDIR /src
 
 # Dependencies first (their layer is reused until the lock file changes). `poetry export`
 # refuses a lock file that no longer matches pyproject.toml; pip then installs exactly the
-# locked versions and checks every file against the lock's hashes.
+# locked versions and checks every file against the lock's hashes. Bytecode is compiled here,
+# once: the runtime root filesystem is read-only and PYTHONDONTWRITEBYTECODE is set there;
+# unchecked-hash .pyc files stay valid whatever mtimes the files get when they are copied.
 COPY pyproject.toml poetry.lock ./
 RUN /opt/poetry/bin/poetry export --only main --without-urls --format requirements.txt \
         --output /tmp/requirements.txt \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-deps --require-hashes --only-binary :all: \
-        --requirement /tmp/requirements.txt
+    && /opt/venv/bin/pip install --no-deps --no-compile --require-hashes --only-binary :all: \
+        --requirement /tmp/requirements.txt \
+    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv
 
 # The service itself, as a wheel built by the pinned Poetry (so `pip install .` semantics,
-# without fetching an unpinned build backend).
+# without fetching an unpinned build backend). A code change rebuilds from here on: only the
+# package is compiled again.
 COPY README.md ./
 COPY src ./src
 RUN /opt/poetry/bin/poetry build --format wheel --output /tmp/dist \
-    && /opt/venv/bin/pip install --no-deps /tmp/dist/*.whl \
-    && /opt/venv/bin/pip uninstall --yes pip
-
-# Bytecode is compiled here, once: the runtime root filesystem is read-only and
-# PYTHONDONTWRITEBYTECODE is set there. unchecked-hash .pyc files stay valid whatever
-# mtimes the files get when they are copied into the runtime stage.
-RUN python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv
+    && /opt/venv/bin/pip install --no-deps --no-compile /tmp/dist/*.whl \
+    && /opt/venv/bin/pip uninstall --yes pip \
+    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+        /opt/venv/lib/python3*/site-packages/post_service
 
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -217,8 +217,21 @@ def build_image(
     with _build_lock():
         if not docker.image_id(tag):
             _docker_build(docker, dockerfile.relative_to(context), tag, build_args, tar, builder)
+            _remove_superseded(docker, repository, tag)
     docker("tag", tag, f"{repository}:{ALIAS}")
     return tag
+
+
+def _remove_superseded(docker: Docker, repository: str, tag: str) -> None:
+    """Remove the earlier content tags of ``repository`` built the same way, and their logs:
+    each code change makes a new image, and the disk would fill up over many runs. An image a
+    container still uses stays (``docker rmi`` refuses it)."""
+    current = tag.split(":", 1)[1]
+    same_kind = re.compile(rf"[0-9a-f]{{12}}{re.escape(current[12:])}")
+    listed = docker("images", repository, "--format", "{{.Tag}}").stdout.split()
+    for old in [t for t in listed if same_kind.fullmatch(t) and t != current]:
+        if docker("rmi", f"{repository}:{old}", check=False).returncode == 0:
+            (_cache_dir() / f"{repository}_{old}.log").unlink(missing_ok=True)
 
 
 def _docker_build(
