@@ -1,4 +1,4 @@
-"""``python -m devenv.cluster``: start the local cluster and keep it until Ctrl-C.
+"""``python -m devenv.cluster``: start the local cluster and keep it until Ctrl-C or SIGTERM.
 
 ``python -m devenv.cluster clean`` removes what a killed run left behind (processes, mounts,
 network changes). While it runs, ``export KUBECONFIG=.cache/cluster/conf/admin.kubeconfig``.
@@ -9,10 +9,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import threading
+from types import FrameType
 
 from devenv.cluster.binaries import ensure_binaries
 from devenv.cluster.cluster import LocalCluster
+
+
+def _exit(signo: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # unwinds through LocalCluster's clean-up, even while it starts
 
 
 def main(argv: list[str]) -> int:
@@ -21,12 +25,10 @@ def main(argv: list[str]) -> int:
         cluster.binaries = ensure_binaries()
         cluster.clean()
         return 0
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with cluster:
+    signal.signal(signal.SIGTERM, _exit)
+    with cluster, contextlib.suppress(KeyboardInterrupt):
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        signal.pause()
     return 0
 
 

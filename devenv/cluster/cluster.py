@@ -126,6 +126,7 @@ class LocalCluster:
                 ).returncode
                 == 0
             ),
+            watch=("metrics-server", "kube-apiserver"),
         )
         self.timings["metrics_ready_seconds"] = time.monotonic() - started
         log(f"up in {self.timings['metrics_ready_seconds']:.0f}s (API {config.API_URL})")
@@ -333,6 +334,7 @@ class LocalCluster:
                 f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}",
                 "--kubelet-preferred-address-types=InternalIP",
                 "--metric-resolution=10s",
+                "--kubelet-request-timeout=5s",
             ],
         )
         self.wait_for(
@@ -446,6 +448,25 @@ class LocalCluster:
                     capture_output=True,
                     timeout=300,
                 )
+
+
+def leftovers(cluster: LocalCluster) -> list[str]:
+    """What of a stopped cluster is still on the host (empty when the clean-up was complete)."""
+    found = []
+    if NODE_IP in host.run("ip", "-4", "addr", "show", "dev", "lo").stdout:
+        found.append(f"{NODE_IP} on lo")
+    if host.run("ip", "link", "show", config.BRIDGE).returncode == 0:
+        found.append(f"bridge {config.BRIDGE}")
+    for tool in host.IPTABLES:
+        for table in ("filter", "nat", "mangle"):
+            rules = host.run(tool, "-t", table, "-S").stdout.splitlines()
+            found += [f"{tool} {table}: {r}" for r in rules if "KUBE-" in r or "CNI-" in r]
+    found += [f"process {pid}" for pid in processes.processes_naming(cluster.marker)]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    if cluster.marker + "/" in mounts:
+        found.append(f"mounts under {cluster.marker}")
+    found += [f"cgroup {p}" for p in host.CGROUP_ROOT.glob(f"*/{host.KUBELET_CGROUP}")]
+    return found
 
 
 def layout_volumes(layout: Layout) -> Path:

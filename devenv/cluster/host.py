@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -76,16 +77,47 @@ def unmount_under(directory: Path) -> None:
 
 
 def remove_network_leftovers() -> None:
-    """The bridge and the firewall plugin's chains (its per-pod rules go with each pod)."""
+    """The bridge, and the chains of the CNI firewall plugin, kube-proxy and the kubelet."""
     if run("ip", "link", "show", BRIDGE).returncode == 0:
         run("ip", "link", "del", BRIDGE)
-    rules = run("iptables", "-S", "FORWARD").stdout.splitlines()
-    for rule in rules:
-        if "-j CNI-FORWARD" in rule:
-            run("iptables", *rule.replace("-A", "-D", 1).split())
-    for chain in ("CNI-FORWARD", "CNI-ADMIN"):
-        run("iptables", "-F", chain)
-        run("iptables", "-X", chain)
+    remove_chains()
+
+
+IPTABLES = ("iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy")
+OUR_CHAIN_PREFIXES = ("KUBE-", "CNI-")
+
+
+def remove_chains() -> None:
+    """Every KUBE-*/CNI-* chain and the rules jumping to them, in every table and both stacks.
+
+    ``kube-proxy --cleanup`` leaves the kubelet's KUBE-FIREWALL (IPv4 and IPv6) behind. Only
+    Kubernetes components and CNI plugins make such chains, and this machine runs no other.
+    """
+    for tool in IPTABLES:
+        for table in ("filter", "nat", "mangle"):
+            listed = run(tool, "-t", table, "-S")
+            if listed.returncode != 0:
+                continue
+            rules = listed.stdout.splitlines()
+            jumps = [r for r in rules if r.startswith("-A ") and _targets_ours(r)]
+            for rule in jumps:
+                run(tool, "-t", table, "-D", *shlex.split(rule)[1:])
+            chains = [r.split()[1] for r in rules if r.startswith("-N ")]
+            for chain in (c for c in chains if c.startswith(OUR_CHAIN_PREFIXES)):
+                run(tool, "-t", table, "-F", chain)
+            for chain in (c for c in chains if c.startswith(OUR_CHAIN_PREFIXES)):
+                run(tool, "-t", table, "-X", chain)
+
+
+def _targets_ours(rule: str) -> bool:
+    """A rule in someone else's chain (FORWARD, INPUT...) that jumps to one of ours."""
+    words = shlex.split(rule)
+    if words[1].startswith(OUR_CHAIN_PREFIXES):
+        return False  # goes with its chain
+    return any(
+        words[i] in ("-j", "-g") and words[i + 1].startswith(OUR_CHAIN_PREFIXES)
+        for i in range(len(words) - 1)
+    )
 
 
 def remove_kubelet_cgroups() -> None:

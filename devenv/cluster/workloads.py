@@ -54,16 +54,15 @@ def build_images(docker: Docker | None = None) -> dict[str, str]:
     postgres_base = debian_image(
         ["postgresql", "ca-certificates"], f"{POSTGRES}-base", docker=docker
     )
-    kafka_base = debian_image(
-        ["openjdk-21-jre-headless", "ca-certificates"], f"{KAFKA}-base", docker=docker
-    )
+    # The JRE is installed by the Kafka Dockerfile (its postinst needs a directory the base drops).
+    debian = debian_image(["ca-certificates"], "post-service-dev-debian", docker=docker)
     with tempfile.TemporaryDirectory(prefix="kafka-image-") as staging:
         # Outside the repository: the jars are git-ignored, and the context builder skips those.
         kafka_context = stage_kafka_context(Path(staging))
         kafka = build_image(
             kafka_context / "Dockerfile",
             KAFKA,
-            {"BASE": kafka_base},
+            {"BASE": debian},
             context=kafka_context,
             docker=docker,
         )
@@ -71,7 +70,11 @@ def build_images(docker: Docker | None = None) -> dict[str, str]:
         SERVICE: build_service_image(docker, base),
         STUB: build_stub_image(docker, base),
         POSTGRES: build_image(
-            IMAGES / "postgres" / "Dockerfile", POSTGRES, {"BASE": postgres_base}, docker=docker
+            IMAGES / "postgres" / "Dockerfile",
+            POSTGRES,
+            {"BASE": postgres_base},
+            context=IMAGES / "postgres",
+            docker=docker,
         ),
         KAFKA: kafka,
     }
@@ -81,8 +84,9 @@ def stage_kafka_context(target: Path) -> Path:
     """deploy/dev/images/kafka/ plus ``libs/`` (the broker's jars, hard-linked when possible)."""
     source = IMAGES / "kafka"
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("Dockerfile", "kafka-start.sh"):
-        shutil.copy2(source / name, target / name)
+    if target.resolve() != source.resolve():
+        for name in ("Dockerfile", "kafka-start.sh"):
+            shutil.copy2(source / name, target / name)
     libs = target / "libs"
     if libs.exists():
         shutil.rmtree(libs)
