@@ -58,6 +58,7 @@ SUITE = "trixie"
 STANDIN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "passwd")
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 BUILD_TIMEOUT_SECONDS = 1800
+BUILDKIT_CACHE_BYTES = "2GB"  # enough for a warm rebuild of both images
 # The environment every container from these bases gets (the official image sets the same
 # PATH and LANG); changing anything here changes the stand-in's tag.
 ROOTFS_CHANGES = (
@@ -270,6 +271,8 @@ def _docker_build(
         code = process.wait(BUILD_TIMEOUT_SECONDS)
     if code != 0:
         raise DockerError(f"docker build of {tag} failed ({code}):\n{_tail(log)}")
+    if builder == "buildkit":  # its cache is separate from the images and grows with each build
+        docker("builder", "prune", "--force", "--keep-storage", BUILDKIT_CACHE_BYTES, check=False)
     _progress(f"built {tag} in {time.monotonic() - started:.0f}s")
 
 
