@@ -1,7 +1,8 @@
 """Opaque, tamper-evident page tokens (post.v2, AIP-158).
 
-A token carries a position (the last id a page showed, say) and an HMAC-SHA256 tag over
-that position *and* the scope it was issued for: the method and its filter. A token that
+A token carries a position (the last id a page showed, say) and a MAC over that position
+*and* the scope it was issued for, the method and its filter: keyed BLAKE2b, a MAC by design
+(RFC 7693) and a third of HMAC-SHA256's cost. A token that
 was altered, forged without the key, or presented with another filter fails the tag check
 and is refused as ``page_token`` INVALID_ARGUMENT; it can never select someone else's page.
 The position is not secret (ids are public), so it is signed, not encrypted.
@@ -27,8 +28,8 @@ class PageTokens:
     """Issues and opens tokens with one key (32 random bytes, see PageTokenKeys)."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
-            raise ValueError("a page-token key needs at least 16 bytes")
+        if not 16 <= len(key) <= 64:
+            raise ValueError("a page-token key is 16 to 64 bytes (BLAKE2b's key size)")
         self._key = key
 
     def issue(self, scope: str, layout: str, *position: int | float) -> str:
@@ -50,7 +51,7 @@ class PageTokens:
 
     def _tag(self, scope: str, payload: bytes) -> bytes:
         message = _CONTEXT + scope.encode("utf-8", "surrogatepass") + b"\x00" + payload
-        return hmac.new(self._key, message, hashlib.sha256).digest()[:TAG_BYTES]
+        return hashlib.blake2b(message, key=self._key, digest_size=TAG_BYTES).digest()
 
 
 def _decode(token: str) -> bytes:

@@ -4,7 +4,7 @@ tokens, request ids, revisions and search."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -59,7 +59,11 @@ class PostView:
 
 @dataclass(slots=True)
 class PostPage:
-    posts: list[PostView]
+    """Posts and their authors' names ("" when unknown); no per-post wrapper: a page of a
+    hundred would build a hundred."""
+
+    posts: list[VersionedPost]
+    usernames: Mapping[int, str]
     next_page_token: str
 
 
@@ -101,7 +105,9 @@ class PostServiceV2:
         missing = [post_id for post_id in dict.fromkeys(post_ids) if post_id not in found]
         if missing:
             raise PostsNotFound(missing)
-        return await self._views([found[post_id] for post_id in post_ids])
+        posts = [found[post_id] for post_id in post_ids]
+        names = await self._names(posts)
+        return [PostView(post, names.get(post.author_id, "")) for post in posts]
 
     async def list_posts(
         self,
@@ -124,7 +130,7 @@ class PostServiceV2:
         if len(posts) > size:
             del posts[size:]
             next_page = tokens.issue(where.scope(), ID_LAYOUT, posts[-1].id)
-        return PostPage(await self._views(posts), next_page)
+        return PostPage(posts, await self._names(posts), next_page)
 
     async def search_posts(
         self, query: str, page_size: int, page_token: str, author: AuthorChoice
@@ -143,7 +149,8 @@ class PostServiceV2:
             del found[size:]
             last, rank = found[-1]
             next_page = tokens.issue(where.scope(), RANK_LAYOUT, rank, last.id)
-        return PostPage(await self._views([post for post, _ in found]), next_page)
+        posts = [post for post, _ in found]
+        return PostPage(posts, await self._names(posts), next_page)
 
     async def list_revisions(self, post_id: int, page_size: int, page_token: str) -> RevisionPage:
         require_id("post_id", post_id)
@@ -240,11 +247,10 @@ class PostServiceV2:
         versioned = to_versioned(post)
         return PostView(versioned, await self._usernames.username(post.author_id))
 
-    async def _views(self, posts: Sequence[VersionedPost]) -> list[PostView]:
+    async def _names(self, posts: Sequence[VersionedPost]) -> Mapping[int, str]:
         if not posts:
-            return []
-        names = await self._usernames.usernames({post.author_id for post in posts})
-        return [PostView(post, names.get(post.author_id, "")) for post in posts]
+            return {}
+        return await self._usernames.usernames({post.author_id for post in posts})
 
 
 def to_versioned(post: Post) -> VersionedPost:

@@ -28,7 +28,9 @@ TEXT_SEARCH_CONFIG = "russian"
 
 
 def _micros(column: str) -> str:
-    return f"(extract(epoch FROM {column}) * 1000000)::int8"
+    # date_part is float8 arithmetic, extract() numeric: a third of the listing's database
+    # CPU. Exact to the microsecond: float8 carries 15.9 digits, and the cast rounds.
+    return f"(date_part('epoch', {column}) * 1000000)::int8"
 
 
 # In the field order of VersionedPost, so that a row is ``VersionedPost(*row)``.
