@@ -43,7 +43,7 @@ class DataSet:
         )
         return f"""
             BEGIN;
-            TRUNCATE posts, outbox RESTART IDENTITY;
+            TRUNCATE posts, outbox RESTART IDENTITY CASCADE;  -- and post_revisions
             INSERT INTO posts (id, author_id, title, body, created_at, updated_at, version)
             SELECT i,
                    1 + (i::bigint * {AUTHOR_STRIDE}) % {self.authors},

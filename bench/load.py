@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.dataset import AUTHORS, POSTS, create_template
+from scripts.generate_protos import protoc_include
 
 PROTO = Path("proto/post/post.proto")  # relative to the repository root (ghz's working dir)
 SERVICE = "post.Post"
+V2_PROTO = Path("proto/post/v2/post.proto")
+V2_SERVICE = "post.v2.PostService"
 REQUEST_TIMEOUT = "10s"
 
 
@@ -25,6 +28,14 @@ class Scenario:
     kind: Literal["read", "write"]
     min_ceiling_ratio: float
     data: str | None = None  # inline call data; None = ``data_file`` supplied by the harness
+    service: str = SERVICE
+    proto: Path = PROTO
+    # post.v2: the v1 scenario (key) it must be at least as fast as; None = no comparison.
+    baseline: str | None = None
+
+    @property
+    def is_v1(self) -> bool:
+        return self.service == SERVICE
 
     @property
     def max_p99_ms_at_16(self) -> float | None:
@@ -81,6 +92,39 @@ SCENARIOS: tuple[Scenario, ...] = (
         "write",
         0.30,
     ),
+    # post.v2 beside v1, on the same data and process (no ceiling: it serves post.Post only).
+    Scenario(
+        "GetPost",
+        "GetPost",
+        f"post.v2: random existing id in 1..{POSTS}",
+        "read",
+        0.0,
+        f'{{"id": "{{{{randomInt 1 {POSTS + 1}}}}}"}}',
+        service=V2_SERVICE,
+        proto=V2_PROTO,
+        baseline="GetByIdPost",
+    ),
+    Scenario(
+        "ListPosts:first",
+        "ListPosts",
+        "post.v2: page_size 20, first page (newest posts)",
+        "read",
+        0.0,
+        '{"page_size": 20}',
+        service=V2_SERVICE,
+        proto=V2_PROTO,
+        baseline="GetGroupPost:first",
+    ),
+    Scenario(
+        "SearchPosts",
+        "SearchPosts",
+        "post.v2: 'topic <random 0..210>', page_size 20 (about 470 matches ranked per query)",
+        "read",
+        0.0,
+        '{"query": "topic {{randomInt 0 211}}", "page_size": 20}',
+        service=V2_SERVICE,
+        proto=V2_PROTO,
+    ),
 )
 SCENARIO_KEYS = tuple(s.key for s in SCENARIOS)
 
@@ -121,6 +165,8 @@ def ghz_command(
     rpc: str,
     concurrency: int,
     *,
+    service: str = SERVICE,
+    proto: Path = PROTO,
     data: str | None = None,
     data_file: Path | None = None,
     duration_seconds: float | None = None,
@@ -131,7 +177,8 @@ def ghz_command(
     """The ghz command, pinned to ``cpu`` with taskset and told to use one core."""
     command = [
         "taskset", "-c", str(cpu), str(ghz),
-        "--insecure", "--proto", str(PROTO), "--call", f"{SERVICE}/{rpc}",
+        "--insecure", "--proto", str(proto), "--import-paths", str(protoc_include()),
+        "--call", f"{service}/{rpc}",
         "-c", str(concurrency), "--connections", "1", "--cpus", "1",
         "-t", REQUEST_TIMEOUT, "-O", "json",
     ]  # fmt: skip

@@ -84,6 +84,46 @@ def _half(half: dict[str, Any] | None) -> str:
     return f"{_num(half['p50_ms'])} / {_num(half['p99_ms'])} @ {half['rate']}/s{errors}"
 
 
+def _verdict(row: dict[str, Any]) -> str:
+    failed = [name for name, ok in row["checks"].items() if not ok]
+    return "pass" if not failed else "FAIL: " + ", ".join(failed)
+
+
+def _v2_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """post.v2's scenarios beside their v1 counterparts, measured in the same run."""
+    v2_rows = [row for row in rows if row.get("api") == "post.v2"]
+    if not v2_rows:
+        return []
+    lines = [
+        "### post.v2 beside v1 (same run, same process, same data)",
+        "",
+        "| v2 RPC | scenario | c | req/s | v1 RPC | v1 req/s | v2 / v1 | p50 ms | p99 ms "
+        "| v1 p99 ms | server CPU ms/req | v1 CPU ms/req | DB CPU ms/req "
+        "| p50/p99 ms at half load | result |",
+        "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in v2_rows:
+        base = row.get("baseline_run") or {}
+        lines.append(
+            f"| {row['rpc']} | {row['description']} | {row['concurrency']} "
+            f"| {_num(row['rps'], 0)} | {row.get('baseline') or '-'} "
+            f"| {_num(base.get('rps'), 0)} | {_pct(row.get('ratio'))} "
+            f"| {_num(row['p50_ms'])} | {_num(row['p99_ms'])} | {_num(base.get('p99_ms'))} "
+            f"| {_num(row['server_cpu_ms_per_request'], 2)} "
+            f"| {_num(base.get('server_cpu_ms_per_request'), 2)} "
+            f"| {_num(row['db_cpu_ms_per_request'], 2)} | {_half(row.get('half_load'))} "
+            f"| {_verdict(row)} |"
+        )
+    lines += [
+        "",
+        "Target: each v2 read at least as many req/s as its v1 counterpart at the same "
+        "concurrency (a v2 post also carries its two timestamps, revision, etag and author "
+        "id); SearchPosts is reported, with no target. Zero errors.",
+        "",
+    ]
+    return lines
+
+
 def results_markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     versions = results["versions"]
@@ -128,8 +168,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         if run["server"] == "ceiling"
     }
     for row in results["rows"]:
-        failed = [name for name, ok in row["checks"].items() if not ok]
-        verdict = "pass" if not failed else "FAIL: " + ", ".join(failed)
+        if row.get("api") == "post.v2":
+            continue  # their own table, beside v1
         lines.append(
             f"| {row['rpc']} | {row['description']} | {row['concurrency']} "
             f"| {_num(row['rps'], 0)} | {_num(row.get('ceiling_rps'), 0)} "
@@ -140,7 +180,7 @@ def results_markdown(results: dict[str, Any]) -> str:
             f"| {_pct(row['server_core_busy'])} | {_other(row, settings)} "
             f"| {_pct(row['cpu_busy'].get(load_cpu))} "
             f"| {_num(row['db_cpu_ms_per_request'], 2)} | {_half(row.get('half_load'))} "
-            f"| {verdict} |"
+            f"| {_verdict(row)} |"
         )
     lines += [
         "",
@@ -161,6 +201,7 @@ def results_markdown(results: dict[str, Any]) -> str:
         "instead of throughput, so it is less disturbed by steal and by whichever side the "
         "load generator limited.",
         "",
+        *_v2_markdown(results["rows"]),
         "### Ceiling (Python gRPC, constant answers)",
         "",
         "| RPC | c | req/s | p50 ms | p99 ms | errors | server CPU ms/req | server core busy "

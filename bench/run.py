@@ -177,6 +177,7 @@ class Bench:
     ) -> list[str]:
         return ghz_command(
             self.ghz, server.target, scenario.rpc, concurrency,
+            service=scenario.service, proto=scenario.proto,
             data=scenario.data, data_file=None if scenario.data else self.put_file,
             duration_seconds=seconds, total=total, rate=rate, cpu=LOAD_CPU,
         )  # fmt: skip
@@ -345,6 +346,9 @@ def rows_against_ceiling(runs: list[dict[str, Any]], scenarios: list[Scenario]) 
         if run["server"] != "service":
             continue
         scenario = by_key[run["scenario"]]
+        if not scenario.is_v1:
+            rows.append(row_beside_v1(run, scenario, runs))
+            continue
         ceiling = ceilings.get((run["rpc"], run["concurrency"]))
         ratio = run["rps"] / ceiling["rps"] if ceiling and ceiling["rps"] else None
         checks = {
@@ -369,6 +373,37 @@ def rows_against_ceiling(runs: list[dict[str, Any]], scenarios: list[Scenario]) 
             }
         )
     return rows
+
+
+def row_beside_v1(
+    run: dict[str, Any], scenario: Scenario, runs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A post.v2 scenario, next to its v1 counterpart from the same run and concurrency."""
+    baseline = next(
+        (
+            r
+            for r in runs
+            if r["server"] == "service"
+            and r["scenario"] == scenario.baseline
+            and r["concurrency"] == run["concurrency"]
+        ),
+        None,
+    )
+    checks = {"zero errors": run["errors"] == 0}
+    if scenario.baseline is not None:
+        checks[f"≥ {scenario.baseline} req/s"] = (
+            baseline is not None and run["rps"] >= baseline["rps"]
+        )
+    return {
+        **run,
+        "api": "post.v2",
+        "description": scenario.description,
+        "baseline": scenario.baseline,
+        "baseline_run": baseline,
+        "ratio": run["rps"] / baseline["rps"] if baseline and baseline["rps"] else None,
+        "checks": checks,
+        "pass": all(checks.values()),
+    }
 
 
 def profile_service(
@@ -598,7 +633,7 @@ def run(args: argparse.Namespace) -> int:
             results["ceiling"] = {"startup_seconds": round(ceiling.startup_seconds or 0, 3)}
             seen: set[str] = set()
             for scenario in args.scenarios:
-                if scenario.rpc in seen:
+                if scenario.rpc in seen or not scenario.is_v1:
                     continue
                 seen.add(scenario.rpc)
                 for concurrency in args.concurrency:
