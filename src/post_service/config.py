@@ -10,7 +10,9 @@ the `healthcheck` command's default port (GRPC_PORT, cli.py) and the developers'
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,7 +29,11 @@ def _group(prefix: str) -> SettingsConfigDict:
 class DatabaseSettings(BaseSettings):
     model_config = _group("DB_")
 
-    url: SecretStr = Field(description="postgresql+asyncpg://user:password@host:5432/post_db")
+    url: SecretStr = Field(
+        description="postgresql+asyncpg://user:password@host:5432/post_db, or with several "
+        "hosts: postgresql+asyncpg://user:password@/post_db"
+        "?host=db-1:5432&host=db-2:5432&target_session_attrs=read-write"
+    )
     # The most connections one process opens; idle ones close after five minutes.
     pool_size: int = Field(20, ge=1, le=400)
     connect_timeout_seconds: float = Field(2.0, gt=0, le=60)
@@ -35,11 +41,46 @@ class DatabaseSettings(BaseSettings):
 
     @field_validator("url")
     @classmethod
-    def _must_be_asyncpg(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith("postgresql+asyncpg://"):
-            # Say which scheme is wrong without echoing the URL: it carries the password.
+    def _asyncpg_url(cls, value: SecretStr) -> SecretStr:
+        # Each message says what is wrong without echoing the URL: it carries the password.
+        url = value.get_secret_value()
+        if not url.startswith("postgresql+asyncpg://"):
             raise ValueError("DB_URL must start with postgresql+asyncpg://")
+        _check_hosts(urlsplit(url))
         return value
+
+
+# asyncpg's target_session_attrs; with several hosts, writes need the primary.
+SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+SESSION_ATTRS_FOR_WRITES = ("read-write", "primary")
+
+
+def _check_hosts(url: SplitResult) -> None:
+    """One host in the address (``@db:5432/post_db``), or one or more as ``host=name:port``
+    parameters after the database name, the form both SQLAlchemy and the pool read."""
+    in_address = url.netloc.rpartition("@")[2]
+    query = parse_qs(url.query, keep_blank_values=True)
+    listed = query.get("host", [])
+    if "," in in_address:
+        raise ValueError(
+            "DB_URL: several hosts go in host= parameters, not in the address: "
+            "postgresql+asyncpg://user:password@/post_db?host=db-1:5432&host=db-2:5432"
+            "&target_session_attrs=read-write"
+        )
+    if listed and in_address:
+        raise ValueError("DB_URL: give the host either after @ or as host= parameters, not both")
+    if "port" in query or any(not re.fullmatch(r"[^:,/]+:\d+", host) for host in listed):
+        raise ValueError(
+            "DB_URL: each host= parameter is name:port (host=db-1:5432); no port= parameter"
+        )
+    attrs = query.get("target_session_attrs", ["any"])[-1]
+    if attrs not in SESSION_ATTRS:
+        raise ValueError(f"DB_URL: target_session_attrs must be one of {', '.join(SESSION_ATTRS)}")
+    if len(listed) > 1 and attrs not in SESSION_ATTRS_FOR_WRITES:
+        raise ValueError(
+            "DB_URL with several hosts needs target_session_attrs=read-write (or primary), "
+            "so that writes always find the primary"
+        )
 
 
 class GrpcSettings(BaseSettings):

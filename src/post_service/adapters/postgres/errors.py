@@ -66,25 +66,49 @@ _PERMANENT_SQLSTATES = ("28", "3D000")
 
 @dataclass(frozen=True, slots=True)
 class DatabaseTarget:
-    """Where DB_URL points, without the password: safe to log."""
+    """Where DB_URL points, without the password: safe to log.
 
-    host: str
-    port: int
+    One host, or several (``?host=db-1:5432&host=db-2:5432``) of which the driver takes the
+    first that answers and suits ``wanted`` (``target_session_attrs``, e.g. read-write).
+    """
+
+    hosts: tuple[tuple[str, int], ...]
     database: str
     role: str
+    wanted: str = "any"
 
     @classmethod
     def from_url(cls, url: str) -> DatabaseTarget:
         parsed = make_url(url)
+        listed = parsed.query.get("host", ())
+        specs = (listed,) if isinstance(listed, str) else tuple(listed)
+        hosts = tuple(_host_and_port(spec) for spec in specs) or (
+            (parsed.host or "localhost", parsed.port or 5432),
+        )
+        wanted = parsed.query.get("target_session_attrs", "any")
         return cls(
-            host=parsed.host or "localhost",
-            port=parsed.port or 5432,
+            hosts=hosts,
             database=parsed.database or "",
             role=parsed.username or "",
+            wanted=wanted if isinstance(wanted, str) else wanted[-1],
         )
 
+    @property
+    def several(self) -> bool:
+        return len(self.hosts) > 1
+
+    @property
+    def server(self) -> str:
+        """The kind of server wanted, in words: "server", "read-write server", ..."""
+        return "server" if self.wanted == "any" else f"{self.wanted} server"
+
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return ", ".join(f"{host}:{port}" for host, port in self.hosts)
+
+
+def _host_and_port(spec: str) -> tuple[str, int]:
+    host, _, port = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    return host, int(port) if port.isdigit() else 5432
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,20 +137,40 @@ def explain_connect_failure(
         if sqlstate.startswith(UNREACHABLE_SQLSTATES):
             return ConnectFailure(f"PostgreSQL at {target} refused: {server_says}", retryable=True)
         return None
-    if isinstance(cause, ConnectionRefusedError) or _all_refused(cause):
-        return ConnectFailure(f"connection refused by {target}", retryable=True)
-    if isinstance(cause, socket.gaierror):
-        # Retried: a new Service's DNS name can take a moment to resolve.
-        return ConnectFailure(f'host "{target.host}" not found', retryable=True)
+    if isinstance(cause, asyncpg.exceptions.TargetServerAttributeNotMatched):
+        return ConnectFailure(
+            f"no {target.server} at {target}: the hosts answered, none is {target.wanted} "
+            "(a standby not promoted yet?)",
+            retryable=True,
+        )
     if isinstance(cause, TimeoutError | asyncio.TimeoutError | PoolTimeout):
         return ConnectFailure(
             f"timed out connecting to {target} after {timeout_seconds:g} s", retryable=True
         )
+    if target.several and isinstance(cause, OSError):
+        # The driver tried each host in turn and reports only the last error it met.
+        problem = _network_problem(cause)
+        return ConnectFailure(
+            f"no {target.server} reachable at {target} (last error: {problem})", retryable=True
+        )
+    if isinstance(cause, ConnectionRefusedError) or _all_refused(cause):
+        return ConnectFailure(f"connection refused by {target}", retryable=True)
+    if isinstance(cause, socket.gaierror):
+        # Retried: a new Service's DNS name can take a moment to resolve.
+        return ConnectFailure(f'host "{target.hosts[0][0]}" not found', retryable=True)
     if isinstance(cause, OSError):
         return ConnectFailure(f"cannot reach {target}: {cause.strerror or cause}", retryable=True)
     if isinstance(cause, UNREACHABLE_ERRORS):
         return ConnectFailure(f"connection to {target} lost ({type(cause).__name__})", True)
     return None
+
+
+def _network_problem(error: OSError) -> str:
+    if isinstance(error, ConnectionRefusedError) or _all_refused(error):
+        return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return "host not found"
+    return str(error.strerror or error)
 
 
 def _all_refused(error: BaseException) -> bool:
@@ -147,7 +191,10 @@ def _driver_error(error: BaseException) -> BaseException:
     """asyncpg's own exception (or the OSError) behind SQLAlchemy's or our wrappers."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, asyncpg.PostgresError | OSError):
+        if isinstance(
+            seen,
+            asyncpg.PostgresError | OSError | asyncpg.exceptions.TargetServerAttributeNotMatched,
+        ):
             return seen
         if isinstance(seen, DBAPIError) and seen.orig is not None:
             seen = seen.orig

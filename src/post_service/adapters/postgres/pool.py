@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import unquote
 
 import asyncpg
 
@@ -80,8 +81,20 @@ def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    """``postgresql+asyncpg://...`` (DB_URL, shared with Alembic) as asyncpg's own DSN."""
-    return "postgresql://" + sqlalchemy_url.split("://", 1)[1]
+    """``postgresql+asyncpg://...`` (DB_URL, shared with Alembic) as asyncpg's own DSN.
+
+    Several hosts are ``?host=db-1:5432&host=db-2:5432`` for SQLAlchemy, but asyncpg keeps
+    only the last of repeated parameters: it wants them in the address, ``@db-1:5432,db-2:5432``.
+    Every other parameter (``target_session_attrs``) passes through as it is.
+    """
+    address, _, query = sqlalchemy_url.split("://", 1)[1].partition("?")
+    parameters = [p for p in query.split("&") if p]
+    hosts = [unquote(p[len("host=") :]) for p in parameters if p.startswith("host=")]
+    if hosts:
+        credentials, _, path = address.rpartition("@")
+        address = f"{credentials}@{','.join(hosts)}{path}"
+        parameters = [p for p in parameters if not p.startswith("host=")]
+    return f"postgresql://{address}" + (f"?{'&'.join(parameters)}" if parameters else "")
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
