@@ -240,11 +240,11 @@ def test_only_the_author_may_change_a_post(posts: PostServiceStub) -> None:
 def test_a_deleted_user_can_neither_create_nor_edit_through_v2(
     posts: PostServiceStub, postgres: LocalPostgres
 ) -> None:
-    post = create(posts, author=18)
-    postgres.psql("INSERT INTO deleted_users (user_id) VALUES (18) ON CONFLICT DO NOTHING")
+    post = create(posts, author=918)
+    postgres.psql("INSERT INTO deleted_users (user_id) VALUES (918) ON CONFLICT DO NOTHING")
     for call, request in (
-        (posts.CreatePost, pb.CreatePostRequest(auth_id=18, title="t", body="b")),
-        (posts.UpdatePost, pb.UpdatePostRequest(auth_id=18, id=post.id, title="t")),
+        (posts.CreatePost, pb.CreatePostRequest(auth_id=918, title="t", body="b")),
+        (posts.UpdatePost, pb.UpdatePostRequest(auth_id=918, id=post.id, title="t")),
     ):
         error = rich_error(call, request)
         assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, "USER_DELETED")
