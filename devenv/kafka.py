@@ -222,15 +222,19 @@ async def create_topics(
     partitions: int,
     consumer_group: str | None = None,
     timeout: float = PROVISION_TIMEOUT_SECONDS,  # noqa: ASYNC109
+    replication_factor: int = 1,
 ) -> None:
-    """Create ``topics`` unless they exist; then wait until brokers serve them and, when given,
-    until ``consumer_group`` has a coordinator (the first lookup creates ``__consumer_offsets``).
+    """Create ``topics`` unless they exist; then wait until brokers serve them (every replica
+    in sync) and, when given, until ``consumer_group`` has a coordinator (the first lookup
+    creates ``__consumer_offsets``).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         async with asyncio.timeout(timeout):
-            response = await admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+            response = await admin.create_topics(
+                [NewTopic(t, partitions, replication_factor) for t in topics]
+            )
             # Errors come back per topic rather than raised; an existing topic is what we want.
             problems = [
                 f"{error[0]}: {for_code(error[1]).__name__} {error[2] if len(error) > 2 else ''}"
@@ -239,21 +243,27 @@ async def create_topics(
             ]
             if problems:
                 raise KafkaStartError("creating topics failed: " + "; ".join(problems))
-            await _wait_until_served(admin, topics)
+            await _wait_until_served(admin, topics, replication_factor)
             if consumer_group is not None:
                 await _wait_for_coordinator(admin, consumer_group)
     finally:
         await admin.close()
 
 
-async def _wait_until_served(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> None:
-    """Until the broker's metadata lists every topic with a leader for each partition."""
+async def _wait_until_served(
+    admin: AIOKafkaAdminClient, topics: Sequence[str], replication_factor: int = 1
+) -> None:
+    """Until the metadata lists every topic with a leader and all replicas in sync for each
+    partition."""
     while True:
         described = await admin.describe_topics(list(topics))
         if len(described) == len(topics) and all(
             topic["error_code"] == 0
             and topic["partitions"]
-            and all(partition["leader"] >= 0 for partition in topic["partitions"])
+            and all(
+                partition["leader"] >= 0 and len(partition["isr"]) >= replication_factor
+                for partition in topic["partitions"]
+            )
             for topic in described
         ):
             return
@@ -302,7 +312,11 @@ def _kill_quietly(process: subprocess.Popen[bytes]) -> None:
 
 
 class LocalKafka:
-    """One KRaft broker+controller JVM on 127.0.0.1, with its files in a temporary directory."""
+    """One KRaft broker+controller JVM on 127.0.0.1, with its files in a temporary directory.
+
+    Alone by default; ``LocalKafkaCluster`` makes several, each with its ``node_id``, sharing
+    one ``cluster_id`` and a controller quorum given in ``extra_properties``.
+    """
 
     def __init__(
         self,
@@ -310,14 +324,18 @@ class LocalKafka:
         controller_port: int | None = None,
         num_partitions: int = 3,
         extra_properties: dict[str, str] | None = None,
+        *,
+        node_id: int = NODE_ID,
+        cluster_id: str | None = None,
     ) -> None:
+        self.node_id = node_id
         self.libs = ensure_kafka_jars()
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         while self.controller_port == self.port:
             self.controller_port = free_port()
         self.num_partitions = num_partitions
-        self.cluster_id = random_cluster_id()
+        self.cluster_id = cluster_id or random_cluster_id()
         self.java = java_executable()
         self._cds = os.environ.get("DEVENV_KAFKA_CDS", "1") != "0"
         self._cds_archive = cds_archive(self.libs, self.java)
@@ -363,8 +381,8 @@ class LocalKafka:
         controller = f"127.0.0.1:{self.controller_port}"
         properties = {
             "process.roles": "broker,controller",
-            "node.id": str(NODE_ID),
-            "controller.quorum.voters": f"{NODE_ID}@{controller}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": f"{self.node_id}@{controller}",
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://{controller}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -563,6 +581,116 @@ class LocalKafka:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# What makes a cluster of three tolerate the loss of one node without losing an acknowledged
+# record: every partition on all three, and a write (acks=all) acknowledged only once at
+# least two hold it. Kafka's own internal topics get the same.
+REPLICATED_PROPERTIES = {
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+    "offsets.topic.replication.factor": "3",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "share.coordinator.state.topic.replication.factor": "3",
+    "share.coordinator.state.topic.min.isr": "2",
+}
+
+
+class LocalKafkaCluster:
+    """Three KRaft nodes on 127.0.0.1, each broker and controller in one JVM (combined mode: a
+    quorum of three controllers survives one loss, with a JVM fewer than separate roles).
+
+    Topics are replicated to all three with ``min.insync.replicas=2``. ``nodes`` are
+    ``LocalKafka`` objects, so a test stops, kills and restarts one as it would a single broker.
+    """
+
+    SIZE = 3
+
+    def __init__(self, num_partitions: int = 3) -> None:
+        ports = _distinct_free_ports(2 * self.SIZE)
+        brokers, controllers = ports[: self.SIZE], ports[self.SIZE :]
+        voters = ",".join(
+            f"{node_id}@127.0.0.1:{port}" for node_id, port in enumerate(controllers, start=1)
+        )
+        cluster_id = random_cluster_id()
+        self.num_partitions = num_partitions
+        properties = {**REPLICATED_PROPERTIES, "controller.quorum.voters": voters}
+        self.nodes: list[LocalKafka] = []
+        try:
+            for node_id, (port, controller) in enumerate(zip(brokers, controllers, strict=True), 1):
+                node = LocalKafka(
+                    port, controller, num_partitions, properties, node_id=node_id,
+                    cluster_id=cluster_id,
+                )  # fmt: skip
+                self.nodes.append(node)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.bootstrap_servers for node in self.nodes)
+
+    def node(self, node_id: int) -> LocalKafka:
+        return next(node for node in self.nodes if node.node_id == node_id)
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> LocalKafkaCluster:
+        """Start every node at once (no node is ready before a quorum of controllers is), then
+        wait until the metadata lists all three brokers."""
+        try:
+            for node in self.nodes:
+                node._format_storage()
+                node._launch()
+            for node in self.nodes:
+                node._wait_ready(timeout)
+                node._has_started = True
+            deadline = time.monotonic() + timeout
+            while run_blocking(brokers_in_metadata(self.bootstrap_servers)) < self.SIZE:
+                if time.monotonic() > deadline:
+                    raise KafkaStartError(f"not all {self.SIZE} brokers registered in time")
+                time.sleep(0.2)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def provision(self, topics: Sequence[str], consumer_group: str | None = None) -> None:
+        """Create ``topics`` on all three nodes, as the platform would; returns once every
+        replica is in sync."""
+        creating = create_topics(
+            self.bootstrap_servers, topics, self.num_partitions, consumer_group,
+            replication_factor=self.SIZE,
+        )  # fmt: skip
+        run_blocking(creating)
+
+    def close(self) -> None:
+        # Killed rather than stopped: a clean shutdown of the last nodes waits for a
+        # controller quorum that is already gone, and the data is thrown away anyway.
+        for node in self.nodes:
+            node.kill()
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> LocalKafkaCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
