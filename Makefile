@@ -3,7 +3,7 @@
 #               (any of them you configure with DB_URL / KAFKA_BOOTSTRAP_SERVERS /
 #               USER_SERVICE_ADDR is used instead)
 #   make test   lint, type checks and the whole test suite (what CI runs)
-.PHONY: run test lint pytest protos env bench image
+.PHONY: run test lint pytest protos env setup bench image
 
 PY := .venv/bin/python
 
@@ -13,7 +13,12 @@ env:
 run: env
 	$(PY) -m devenv.run
 
-test: env lint pytest
+test: env setup lint pytest
+
+# What the test suite needs on the machine (Debian packages, Kafka jars, Go tools, Kubernetes
+# binaries), installed before any test runs; quick when all is present.
+setup: env
+	$(PY) -m devenv.setup
 
 lint:
 	.venv/bin/ruff check .

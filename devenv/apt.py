@@ -30,8 +30,17 @@ class AptError(RuntimeError):
     """The packages could not be installed."""
 
 
+# Set by the test suite: tests find their tools, `python -m devenv.setup` installs them.
+NO_INSTALL_VARIABLE = "DEVENV_NO_INSTALL"
+
+
 def apt_install(*packages: str, why: str) -> None:
     """Install ``packages`` (``why`` names the caller in the progress line)."""
+    if os.environ.get(NO_INSTALL_VARIABLE) == "1":
+        raise AptError(
+            f"{why}: Debian package(s) {' '.join(packages)} missing; the environment set-up "
+            "installs them before the tests run: python -m devenv.setup (make test does)"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     sudo: list[str] = []
     if os.geteuid() != 0:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from devenv.apt import NO_INSTALL_VARIABLE
 from devenv.kafka import LocalKafka
 from devenv.postgres import LocalPostgres
 from tests.support.post_service_process import run_cli, service_env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Fixtures find their tools; installing them is `make setup`'s job (devenv/setup.py).
+    os.environ[NO_INSTALL_VARIABLE] = "1"
 
 
 @pytest.fixture(scope="session")
