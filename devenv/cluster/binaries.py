@@ -4,7 +4,7 @@ Kubernetes cannot be ``go install``-ed: its go.mod replaces the ``k8s.io/*`` sta
 with local paths. A wrapper module that requires ``k8s.io/kubernetes`` and points each staging
 module at its published ``v0.<minor>.<patch>`` twin builds it. etcd's server module is
 ``package main`` with its sibling modules replaced by paths, so it gets a wrapper too. The
-others (CoreDNS, metrics-server, crictl) are plain ``go install``.
+others (CoreDNS, metrics-server, crictl, kube-router) are plain ``go install``.
 
 Built binaries live in a machine-wide cache, keyed by name and version
 (``~/.cache/post-service/bin/<name>-<version>/``, or under ``$POST_SERVICE_CLUSTER_CACHE``),
@@ -124,6 +124,12 @@ BUILDS: dict[str, GoBuild] = {
             {"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
         ),
         GoBuild("crictl", "v1.37.0", {"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"}),
+        # Its network policy controller only: the bridge CNI plugin enforces no NetworkPolicy.
+        GoBuild(
+            "kube-router",
+            "v2.1.0",
+            {"kube-router": "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"},
+        ),
     )
 }
 

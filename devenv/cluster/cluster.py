@@ -37,10 +37,12 @@ DEBIAN_PACKAGES = {
     "conntrack": "/usr/sbin/conntrack",
     "gcc": "/usr/bin/gcc",
     "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a",
+    "ipset": "/usr/sbin/ipset",
 }
 # Stop order: the kubelet first (so it restarts nothing), the runtime last.
 DAEMONS = (
     "kubelet",
+    "kube-router",
     "metrics-server",
     "coredns",
     "kube-proxy",
@@ -116,6 +118,7 @@ class LocalCluster:
         self._start_node()
         self.timings["node_ready_seconds"] = time.monotonic() - started
         self._start_addons()
+        self._start_network_policy()
         self.kubectl("apply", "-f", "-", input=config.host_volumes(layout_volumes(self.layout)))
         self.timings["dns_ready_seconds"] = time.monotonic() - started
         self.wait_for(
@@ -300,6 +303,30 @@ class LocalCluster:
             lambda: self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0,
         )
 
+    def _start_network_policy(self) -> None:
+        # kube-router's network policy controller alone: no routing, no service proxy, no CNI.
+        self._daemon(
+            "kube-router",
+            [
+                str(self.binaries["kube-router"]),
+                f"--kubeconfig={self.layout.kubeconfig('admin')}",
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                "--run-loadbalancer=false",
+                "--enable-cni=false",
+                "--enable-ipv6=false",
+                f"--hostname-override={NODE_NAME}",
+                f"--service-cluster-ip-range={config.SERVICE_CIDR}",
+                "--health-port=0",
+            ],
+        )
+        self.wait_for(
+            "kube-router's policy chains",
+            lambda: host.run("iptables", "-S", "KUBE-ROUTER-FORWARD").returncode == 0,
+            watch=("kube-router",),
+        )
+
     def _node_ready(self) -> bool:
         found = self.kubectl("get", "node", NODE_NAME, "-o", "json", check=False)
         if found.returncode != 0:
@@ -461,6 +488,11 @@ def leftovers(cluster: LocalCluster) -> list[str]:
         for table in ("filter", "nat", "mangle"):
             rules = host.run(tool, "-t", table, "-S").stdout.splitlines()
             found += [f"{tool} {table}: {r}" for r in rules if "KUBE-" in r or "CNI-" in r]
+    found += [
+        f"ipset {name}"
+        for name in host.run("ipset", "list", "-n").stdout.split()
+        if name.startswith(host.OUR_CHAIN_PREFIXES)
+    ]
     found += [f"process {pid}" for pid in processes.processes_naming(cluster.marker)]
     mounts = Path("/proc/self/mountinfo").read_text()
     if cluster.marker + "/" in mounts:

@@ -81,6 +81,7 @@ def remove_network_leftovers() -> None:
     if run("ip", "link", "show", BRIDGE).returncode == 0:
         run("ip", "link", "del", BRIDGE)
     remove_chains()
+    destroy_ipsets()
 
 
 IPTABLES = ("iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy")
@@ -107,6 +108,14 @@ def remove_chains() -> None:
                 run(tool, "-t", table, "-F", chain)
             for chain in (c for c in chains if c.startswith(OUR_CHAIN_PREFIXES)):
                 run(tool, "-t", table, "-X", chain)
+
+
+def destroy_ipsets() -> None:
+    """kube-router's address sets (KUBE-*), once no rule refers to them any more."""
+    listed = run("ipset", "list", "-n")
+    for name in listed.stdout.split():
+        if name.startswith(OUR_CHAIN_PREFIXES) or name.startswith("kube-router"):
+            run("ipset", "destroy", name)
 
 
 def _targets_ours(rule: str) -> bool:

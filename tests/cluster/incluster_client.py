@@ -8,6 +8,7 @@ findings as JSON lines; the tests read them with ``kubectl logs``. Commands:
 - ``calls``: GetByIdPost from several long-lived channels (like a gateway's workers), paced,
   until ``/tmp/stop`` exists or the time limit passes; a progress line every second.
 - ``load``: GetGroupPost as fast as the workers go, for CPU load; same stop rules.
+- ``reach``: whether a health check is answered at all within ``--seconds`` (NetworkPolicy).
 
 Only the standard library, grpcio and aiokafka from the image are used.
 """
@@ -26,6 +27,7 @@ from typing import Any
 
 import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from post_service._generated.post import post_pb2, post_pb2_grpc
 
@@ -38,6 +40,7 @@ def emit(**fields: Any) -> None:
 
 async def contract(target: str, kafka: str, author: int) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
+        await connected(channel)
         stub = post_pb2_grpc.PostStub(channel)
         created = await stub.CreatePost(
             post_pb2.PostCreateRequest(auth_id=author, title="In-cluster", body="Hello"),
@@ -77,6 +80,31 @@ async def contract(target: str, kafka: str, author: int) -> None:
         emit(step="deleted", remaining=remaining)
 
 
+async def connected(channel: grpc.aio.Channel, seconds: float = 30) -> None:
+    """Wait for the first connection: a NetworkPolicy controller admits a new pod's address a
+    moment after the pod starts, and connections before that are refused."""
+    await asyncio.wait_for(channel.channel_ready(), seconds)
+
+
+async def reach(target: str, seconds: float) -> None:
+    """Try a health check until one is answered or ``seconds`` pass; report which."""
+    attempts, error = 0, ""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        attempts += 1
+        async with grpc.aio.insecure_channel(target) as channel:
+            try:
+                response = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service="post.Post"), timeout=2
+                )
+                emit(step="reach", served=True, status=response.status, attempts=attempts)
+                return
+            except grpc.aio.AioRpcError as failure:
+                error = failure.code().name
+        await asyncio.sleep(1)
+    emit(step="reach", served=False, last_error=error, attempts=attempts)
+
+
 async def _find_event(kafka: str, post_id: int) -> dict[str, Any]:
     consumer = AIOKafkaConsumer(
         "post_events",
@@ -105,6 +133,8 @@ async def calls(target: str, method: str, workers: int, pause: float, seconds: f
     # A subchannel pool per channel: otherwise gRPC shares one connection among them all.
     options = [("grpc.use_local_subchannel_pool", 1)]
     channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(workers)]
+    for channel in channels:
+        await connected(channel)
     setup = post_pb2_grpc.PostStub(channels[0])
     seed = await setup.CreatePost(
         post_pb2.PostCreateRequest(auth_id=11, title="load", body="x" * 200), timeout=10
@@ -145,7 +175,7 @@ async def calls(target: str, method: str, workers: int, pause: float, seconds: f
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["contract", "calls", "load"])
+    parser.add_argument("command", choices=["contract", "calls", "load", "reach"])
     parser.add_argument("--target", default=os.environ.get("TARGET", "post-service:50054"))
     parser.add_argument("--kafka", default="kafka:9092")
     parser.add_argument("--author", type=int, default=7)
@@ -155,6 +185,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "contract":
         asyncio.run(contract(args.target, args.kafka, args.author))
+    elif args.command == "reach":
+        asyncio.run(reach(args.target, args.seconds))
     else:
         method = "get" if args.command == "calls" else "list"
         asyncio.run(calls(args.target, method, args.workers, args.pause, args.seconds))

@@ -103,9 +103,7 @@ class Kube:
     def restarts(pod: dict[str, Any]) -> int:
         return sum(s["restartCount"] for s in pod["status"].get("containerStatuses", []))
 
-    def client_pod(
-        self, namespace: str, name: str, args: list[str], labels: dict[str, str] | None = None
-    ) -> None:
+    def client_pod(self, namespace: str, name: str, args: list[str], gateway: bool = True) -> None:
         """Start a pod running incluster_client.py with the service's image (restricted profile)."""
         configmap = self.kubectl(
             "create",
@@ -125,7 +123,10 @@ class Kube:
             "metadata": {
                 "name": name,
                 "namespace": namespace,
-                "labels": {"app.kubernetes.io/name": "cluster-client", **(labels or {})},
+                # The chart's NetworkPolicy admits the API gateway's pods only.
+                "labels": {
+                    "app.kubernetes.io/name": "api-gateway" if gateway else "cluster-client"
+                },
             },
             "spec": {
                 "restartPolicy": "Never",

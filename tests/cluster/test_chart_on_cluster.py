@@ -150,6 +150,18 @@ def test_contract_events_and_user_deletion_through_the_service_name(release: Kub
     assert lines["deleted"]["remaining"] == 0  # the `delete` message removed the user's posts
 
 
+def test_network_policy_serves_the_gateway_and_refuses_other_pods(release: Kube) -> None:
+    """kube-router enforces the chart's NetworkPolicy: only the API gateway's pods get in."""
+    target = ["reach", "--target", f"{RELEASE}:50054", "--seconds", "20"]
+    release.client_pod(NAMESPACE, "gateway", target, gateway=True)
+    release.client_pod(NAMESPACE, "stranger", target, gateway=False)
+    (gateway,) = release.wait_client_done(NAMESPACE, "gateway", 120)
+    (stranger,) = release.wait_client_done(NAMESPACE, "stranger", 120)
+    assert gateway["served"] is True
+    assert stranger["served"] is False, stranger
+    assert stranger["attempts"] > 5  # refused every time for 20 s, not just once
+
+
 def test_monitoring_objects_are_validated_by_the_api_server(release: Kube) -> None:
     names = release.kubectl(
         "get", "servicemonitors,prometheusrules", "-n", NAMESPACE, "-o", "name"
