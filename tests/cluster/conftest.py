@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,8 +64,10 @@ def cluster(figures: Figures) -> Iterator[LocalCluster]:
 @pytest.fixture(scope="session")
 def kube(cluster: LocalCluster, helm: Path, figures: Figures) -> Kube:
     """The cluster with the service's, the dependencies' and the client's images imported."""
+    started = time.monotonic()
     try:
         images = build_and_import_images(cluster)
     except Exception as exc:
         pytest.fail(f"cannot build or load the images: {exc}", pytrace=False)
+    figures["images_build_and_import_seconds"] = round(time.monotonic() - started, 1)
     return Kube(cluster=cluster, helm=helm, images=images)
