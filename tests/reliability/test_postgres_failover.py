@@ -40,8 +40,9 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DEADLINE_SECONDS = 5.0
 WRITERS = 4
 WARM_UP_SECONDS = 1.0
-# Between losing the primary and promoting the standby: the operator's (CloudNativePG's)
-# share of the outage, not the service's. Kept short; the service's share is measured apart.
+# Between losing the primary and promoting the standby (at least; and not before readiness
+# noticed): the operator's (CloudNativePG's) share of the outage, not the service's. Kept
+# short; the service's share is measured apart.
 DECISION_SECONDS = 1.0
 AFTER_RECOVERY_SECONDS = 1.5
 # Bounds on the load, whatever happens: it stops at either.
@@ -193,7 +194,9 @@ def test_failover_under_write_load_answers_unavailable_then_writes_to_the_promot
             fault_at = time.monotonic()
             primary.stop("immediate")  # a crash: no shutdown checkpoint, no goodbye to clients
             down_at = time.monotonic()
-            time.sleep(DECISION_SECONDS)
+            # Promote once readiness has had its chance to notice (it polls every second).
+            wait_until(lambda: NOT_SERVING in (status for t, status in readiness if t > fault_at))
+            time.sleep(max(0.0, down_at + DECISION_SECONDS - time.monotonic()))
             promote_at = time.monotonic()
             standby.promote()
             promoted_at = time.monotonic()
