@@ -120,7 +120,7 @@ class LocalCluster:
         self._start_addons()
         self._start_network_policy()
         self.kubectl("apply", "-f", "-", input=config.host_volumes(layout_volumes(self.layout)))
-        self.timings["dns_ready_seconds"] = time.monotonic() - started
+        self.timings["addons_ready_seconds"] = time.monotonic() - started
         self.wait_for(
             "the metrics API",
             lambda: (
