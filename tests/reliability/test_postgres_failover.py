@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,9 +130,8 @@ def watch_readiness(
         time.sleep(0.05)
 
 
-def wait_until(condition: object, limit: float = LOAD_LIMIT_SECONDS) -> None:
+def wait_until(condition: Callable[[], object], limit: float = LOAD_LIMIT_SECONDS) -> None:
     """Until ``condition()`` is truthy, for at most ``limit`` seconds (a bound, not a claim)."""
-    assert callable(condition)
     deadline = time.monotonic() + limit
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
