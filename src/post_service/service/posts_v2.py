@@ -119,8 +119,11 @@ class PostServiceV2:
     ) -> PostPage:
         size = resolve_page_size(page_size, self._rules.page_limits)
         validate_window(created_from_us, created_until_us)
-        where = PostFilter(await self._author_id(author), created_from_us, created_until_us)
-        tokens = await self._page_tokens()
+        author_id = await self._author_id(author) if author.username else author.author_id
+        if author_id is not None:
+            require_id("author_id", author_id)
+        where = PostFilter(author_id, created_from_us, created_until_us)
+        tokens = self._tokens or await self._load_page_tokens()
         before_id = (
             int(tokens.open(where.scope(), ID_LAYOUT, page_token)[0]) if page_token else None
         )
@@ -137,7 +140,7 @@ class PostServiceV2:
     ) -> PostPage:
         size = resolve_page_size(page_size, self._rules.page_limits)
         where = SearchFilter(validate_query(query), await self._author_id(author))
-        tokens = await self._page_tokens()
+        tokens = self._tokens or await self._load_page_tokens()
         after = None
         if page_token:
             rank, last_id = tokens.open(where.scope(), RANK_LAYOUT, page_token)
@@ -156,7 +159,7 @@ class PostServiceV2:
         require_id("post_id", post_id)
         size = resolve_page_size(page_size, self._rules.page_limits)
         scope = revisions_scope(post_id)
-        tokens = await self._page_tokens()
+        tokens = self._tokens or await self._load_page_tokens()
         before = int(tokens.open(scope, ID_LAYOUT, page_token)[0]) if page_token else None
         async with self._store.reading() as reader:
             revisions = list(await reader.list_revisions(post_id, before, size + 1))
@@ -238,9 +241,8 @@ class PostServiceV2:
             raise UserNotFound(author.username)
         return author_id
 
-    async def _page_tokens(self) -> PageTokens:
-        if self._tokens is None:
-            self._tokens = PageTokens(await self._store.page_token_key())
+    async def _load_page_tokens(self) -> PageTokens:
+        self._tokens = PageTokens(await self._store.page_token_key())
         return self._tokens
 
     async def _view(self, post: Post) -> PostView:

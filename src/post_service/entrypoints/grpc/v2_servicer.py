@@ -30,7 +30,7 @@ class PostServiceV2Servicer(PostServiceServicer):
         response = pb.BatchGetPostsResponse()
         views = await self._posts.batch_get_posts(list(request.ids))
         names = {view.post.author_id: view.username for view in views}
-        self._encoder.add_posts(response.posts, [view.post for view in views], names)
+        self._encoder.add_posts(response, [view.post for view in views], names)
         return response
 
     async def ListPosts(
@@ -44,7 +44,7 @@ class PostServiceV2Servicer(PostServiceServicer):
             micros_of(request, "create_time_end"),
         )
         response = pb.ListPostsResponse(next_page_token=page.next_page_token)
-        self._encoder.add_posts(response.posts, page.posts, page.usernames)
+        self._encoder.add_posts(response, page.posts, page.usernames)
         return response
 
     async def CreatePost(
@@ -91,7 +91,7 @@ class PostServiceV2Servicer(PostServiceServicer):
             request.query, request.page_size, request.page_token, author_choice(request)
         )
         response = pb.SearchPostsResponse(next_page_token=page.next_page_token)
-        self._encoder.add_posts(response.posts, page.posts, page.usernames)
+        self._encoder.add_posts(response, page.posts, page.usernames)
         return response
 
 
