@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from devenv.apt import apt_install
+
 USER = "post"
 PASSWORD = "local-dev-password"  # noqa: S105 - a throwaway loopback-only cluster
 DATABASE = "post_db"
@@ -34,7 +36,7 @@ def find_postgres_bin() -> Path:
     """The newest installed PostgreSQL's bin directory, installing the package if needed."""
     found = _installed_bin_dirs()
     if not found:
-        _apt_install("postgresql")
+        apt_install("postgresql", why="postgres")
         found = _installed_bin_dirs()
     if not found:
         raise RuntimeError("PostgreSQL server binaries not found after installing `postgresql`")
@@ -44,14 +46,6 @@ def find_postgres_bin() -> Path:
 def _installed_bin_dirs() -> list[Path]:
     dirs = [Path(d) for d in glob.glob("/usr/lib/postgresql/*/bin") if Path(d, "postgres").exists()]
     return sorted(dirs, key=lambda d: int(d.parent.name))
-
-
-def _apt_install(*packages: str) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
-    if subprocess.run(install, env=env, check=False, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
-        subprocess.run(install, env=env, check=True, capture_output=True)
 
 
 def free_port() -> int:
