@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -400,7 +401,7 @@ class LocalCluster:
     def wait_for(
         self,
         what: str,
-        ready: Any,
+        ready: Callable[[], bool],
         timeout: float = START_TIMEOUT_SECONDS,
         watch: tuple[str, ...] = (),
     ) -> None:
