@@ -56,7 +56,8 @@ from bench.load import (
 )
 from devenv.gotools import TOOLS, ensure_go_tool
 from devenv.kafka import LocalKafka, kafka_version
-from devenv.postgres import LocalPostgres, free_port
+from devenv.lifecycle import free_port
+from devenv.postgres import LocalPostgres
 from tests.support.post_service_process import POST_SERVICE, service_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,12 +45,13 @@ import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from devenv.lifecycle import LocalServer, free_port
 from post_service.config import KafkaSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,12 +174,6 @@ def cds_archive(libs: Path, java: str) -> Path:
         fingerprint += f":{runtime.stat().st_size}:{runtime.stat().st_mtime_ns}"
     key = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
     return libs.parent / f"broker-{key}.jsa"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def java_executable() -> str:
@@ -311,7 +305,7 @@ def _kill_quietly(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-class LocalKafka:
+class LocalKafka(LocalServer):
     """One KRaft broker+controller JVM on 127.0.0.1, with its files in a temporary directory.
 
     Alone by default; ``LocalKafkaCluster`` makes several, each with its ``node_id``, sharing
@@ -571,17 +565,6 @@ class LocalKafka:
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> LocalKafka:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 # What makes a cluster of three tolerate the loss of one node without losing an acknowledged
 # record: every partition on all three, and a write (acks=all) acknowledged only once at
@@ -597,7 +580,7 @@ REPLICATED_PROPERTIES = {
 }
 
 
-class LocalKafkaCluster:
+class LocalKafkaCluster(LocalServer):
     """Three KRaft nodes on 127.0.0.1, each broker and controller in one JVM (combined mode: a
     quorum of three controllers survives one loss, with a JVM fewer than separate roles).
 
@@ -671,17 +654,6 @@ class LocalKafkaCluster:
             node.kill()
         for node in self.nodes:
             node.close()
-
-    def __enter__(self) -> LocalKafkaCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _distinct_free_ports(count: int) -> list[int]:

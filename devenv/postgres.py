@@ -17,15 +17,14 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 from devenv.apt import apt_install
+from devenv.lifecycle import LocalServer, free_port
 
 USER = "post"
 PASSWORD = "local-dev-password"  # noqa: S105 - a throwaway loopback-only cluster
@@ -48,12 +47,6 @@ def _installed_bin_dirs() -> list[Path]:
     return sorted(dirs, key=lambda d: int(d.parent.name))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def read_write_url(*clusters: LocalPostgres, database: str = DATABASE) -> str:
     """A DB_URL naming every cluster given, of which the client uses whichever is the primary:
     several ``host=`` parameters with ``target_session_attrs=read-write``."""
@@ -64,7 +57,7 @@ def read_write_url(*clusters: LocalPostgres, database: str = DATABASE) -> str:
     )
 
 
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     def __init__(
         self, port: int | None = None, *, standby_of: LocalPostgres | None = None, name: str = ""
     ) -> None:
@@ -261,17 +254,6 @@ class LocalPostgres:
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise RuntimeError(f"{command[-1]!r} failed: {result.stderr.strip()}\n{tail}")
         return result.stdout
-
-    def __enter__(self) -> LocalPostgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 if __name__ == "__main__":

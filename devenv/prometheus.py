@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,10 +33,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from devenv.apt import apt_install
+from devenv.lifecycle import LocalServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "prometheus"
@@ -72,13 +71,7 @@ def _find_binaries() -> tuple[Path, Path] | None:
     return paths[0], paths[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LocalPrometheus:
+class LocalPrometheus(LocalServer):
     """A Prometheus server scraping ``scrape_targets`` (job ``post-service``) every
     ``scrape_interval`` and evaluating ``rule_files`` at the same interval.
 
@@ -237,15 +230,10 @@ class LocalPrometheus:
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> LocalPrometheus:
-        return self
+    def start(self) -> LocalPrometheus:
+        return self  # running since the constructor returned
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.stop()
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from devenv.postgres import free_port
+from devenv.lifecycle import free_port
 from post_service._generated.user_post import user_post_pb2 as pb
 from post_service._generated.user_post import user_post_pb2_grpc as pb_grpc
 

@@ -24,7 +24,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from devenv.kafka import service_topics
-from devenv.postgres import free_port
+from devenv.lifecycle import free_port
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.config import KafkaSettings

@@ -11,7 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from devenv.kafka import LocalKafka
-from devenv.postgres import LocalPostgres, free_port
+from devenv.lifecycle import free_port
+from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub

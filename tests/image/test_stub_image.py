@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from devenv.docker import Docker
-from devenv.postgres import free_port
+from devenv.lifecycle import free_port
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service._generated.user_post import user_post_pb2 as pb
 from post_service._generated.user_post.user_post_pb2_grpc import UserPostStub

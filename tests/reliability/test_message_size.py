@@ -13,7 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from devenv.postgres import LocalPostgres, free_port
+from devenv.lifecycle import free_port
+from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub

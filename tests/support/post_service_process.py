@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devenv.postgres import free_port
+from devenv.lifecycle import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 POST_SERVICE = str(Path(sys.executable).parent / "post-service")
