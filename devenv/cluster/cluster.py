@@ -26,6 +26,7 @@ from typing import IO, Any
 from devenv.apt import apt_install
 from devenv.cluster import config, host, pki, processes
 from devenv.cluster.binaries import cache_root, ensure_binaries
+from devenv.cluster.commands import commands
 from devenv.cluster.config import NODE_IP, NODE_NAME, Layout
 from devenv.cluster.images import PAUSE_IMAGE, build_pause_archive
 
@@ -119,8 +120,6 @@ class LocalCluster:
         self._start_node()
         self.timings["node_ready_seconds"] = time.monotonic() - started
         self._start_addons()
-        self._start_network_policy()
-        self.kubectl("apply", "-f", "-", input=config.host_volumes(layout_volumes(self.layout)))
         self.timings["addons_ready_seconds"] = time.monotonic() - started
         self.wait_for(
             "the metrics API",
@@ -172,160 +171,37 @@ class LocalCluster:
         (layout.conf / "Corefile").write_text(config.corefile(layout))
         (layout.conf / "resolv.conf").write_text("")
 
-    def _daemon(self, name: str, command: list[str]) -> None:
+    def _daemon(self, name: str) -> None:
+        command = commands(self.layout, self.binaries)[name]
         self._running[name] = processes.start(name, command, self.layout.logs, self.layout.pids)
 
     def _start_runtime(self) -> None:
-        layout = self.layout
-        self._daemon("containerd", ["containerd", "--config", str(layout.conf / "containerd.toml")])
+        self._daemon("containerd")
         self.wait_for("containerd", lambda: self.ctr("version", check=False).returncode == 0)
-        self.import_image(build_pause_archive(layout.data / "pause-image"))
+        self.import_image(build_pause_archive(self.layout.data / "pause-image"))
 
     def _start_control_plane(self) -> None:
-        layout, pki_dir, b = self.layout, self.layout.pki, self.binaries
-        etcd_url = f"http://{NODE_IP}:{config.ETCD_CLIENT_PORT}"
-        peer_url = f"http://{NODE_IP}:{config.ETCD_PEER_PORT}"
-        self._daemon(
-            "etcd",
-            [
-                str(b["etcd"]),
-                "--name",
-                "default",
-                "--data-dir",
-                str(layout.data / "etcd"),
-                "--listen-client-urls",
-                etcd_url,
-                "--advertise-client-urls",
-                etcd_url,
-                "--listen-peer-urls",
-                peer_url,
-                "--initial-advertise-peer-urls",
-                peer_url,
-                "--initial-cluster",
-                f"default={peer_url}",
-                "--log-level",
-                "warn",
-                # A throwaway cluster on a shared disk: durability buys nothing here.
-                "--unsafe-no-fsync",
-            ],
-        )
-        self._daemon(
-            "kube-apiserver",
-            [
-                str(b["kube-apiserver"]),
-                f"--advertise-address={NODE_IP}",
-                f"--bind-address={NODE_IP}",
-                f"--secure-port={config.API_PORT}",
-                f"--etcd-servers={etcd_url}",
-                f"--service-cluster-ip-range={config.SERVICE_CIDR}",
-                f"--client-ca-file={pki_dir / 'ca.crt'}",
-                f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
-                f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
-                f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
-                f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
-                f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}",
-                "--kubelet-preferred-address-types=InternalIP",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={pki_dir / 'sa.pub'}",
-                f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-                "--authorization-mode=Node,RBAC",
-                "--enable-admission-plugins=NodeRestriction",
-                f"--requestheader-client-ca-file={pki_dir / 'ca.crt'}",
-                "--requestheader-allowed-names=front-proxy-client",
-                "--requestheader-username-headers=X-Remote-User",
-                "--requestheader-group-headers=X-Remote-Group",
-                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                f"--proxy-client-cert-file={pki_dir / 'front-proxy-client.crt'}",
-                f"--proxy-client-key-file={pki_dir / 'front-proxy-client.key'}",
-                "--enable-aggregator-routing=true",
-                "--profiling=false",
-            ],
-        )
+        self._daemon("etcd")
+        self._daemon("kube-apiserver")
         self.wait_for(
             "the API server",
             lambda: self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
             watch=("etcd", "kube-apiserver"),
         )
-        common = [f"--bind-address={NODE_IP}", "--leader-elect=false", "--profiling=false"]
-        for name, identity, extra in (
-            (
-                "kube-controller-manager",
-                "controller-manager",
-                [
-                    f"--service-account-private-key-file={pki_dir / 'sa.key'}",
-                    f"--root-ca-file={pki_dir / 'ca.crt'}",
-                    "--use-service-account-credentials=true",
-                    "--horizontal-pod-autoscaler-sync-period=5s",
-                ],
-            ),
-            ("kube-scheduler", "scheduler", []),
-        ):
-            kubeconfig = str(layout.kubeconfig(identity))
-            self._daemon(
-                name,
-                [
-                    str(b[name]),
-                    f"--kubeconfig={kubeconfig}",
-                    f"--authentication-kubeconfig={kubeconfig}",
-                    f"--authorization-kubeconfig={kubeconfig}",
-                    *common,
-                    *extra,
-                ],
-            )
+        self._daemon("kube-controller-manager")
+        self._daemon("kube-scheduler")
 
     def _start_node(self) -> None:
-        layout, b = self.layout, self.binaries
-        self._daemon(
-            "kubelet",
-            [
-                str(b["kubelet"]),
-                f"--config={layout.conf / 'kubelet.yaml'}",
-                f"--kubeconfig={layout.kubeconfig('kubelet')}",
-                f"--root-dir={layout.data / 'kubelet'}",
-                f"--hostname-override={NODE_NAME}",
-                f"--node-ip={NODE_IP}",
-                "--v=1",
-            ],
-        )
-        self._daemon(
-            "kube-proxy",
-            [
-                str(b["kube-proxy"]),
-                f"--config={layout.conf / 'kube-proxy.yaml'}",
-            ],
-        )
+        self._daemon("kubelet")
+        self._daemon("kube-proxy")
         self.wait_for(
             f"node {NODE_NAME} Ready",
-            lambda: self._node_ready(),
+            self._node_ready,
             watch=("kubelet", "kube-proxy", "kube-controller-manager", "kube-scheduler"),
         )
         self.wait_for(
             "the default service account",
             lambda: self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0,
-        )
-
-    def _start_network_policy(self) -> None:
-        # kube-router's network policy controller alone: no routing, no service proxy, no CNI.
-        self._daemon(
-            "kube-router",
-            [
-                str(self.binaries["kube-router"]),
-                f"--kubeconfig={self.layout.kubeconfig('admin')}",
-                "--run-firewall=true",
-                "--run-router=false",
-                "--run-service-proxy=false",
-                "--run-loadbalancer=false",
-                "--enable-cni=false",
-                "--enable-ipv6=false",
-                f"--hostname-override={NODE_NAME}",
-                f"--service-cluster-ip-range={config.SERVICE_CIDR}",
-                "--health-port=0",
-            ],
-        )
-        self.wait_for(
-            "kube-router's policy chains",
-            lambda: host.run("iptables", "-S", "KUBE-ROUTER-FORWARD").returncode == 0,
-            watch=("kube-router",),
         )
 
     def _node_ready(self) -> bool:
@@ -336,40 +212,24 @@ class LocalCluster:
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     def _start_addons(self) -> None:
-        layout, pki_dir, b = self.layout, self.layout.pki, self.binaries
-        ca_b64 = base64.b64encode((pki_dir / "ca.crt").read_bytes()).decode()
+        """CoreDNS and metrics-server on the host, behind kube-system Services; kube-router."""
+        ca_b64 = base64.b64encode((self.layout.pki / "ca.crt").read_bytes()).decode()
         self.kubectl("apply", "-f", "-", input=config.bootstrap_objects(ca_b64))
-        self._daemon(
-            "coredns",
-            [
-                str(b["coredns"]),
-                "-conf",
-                str(layout.conf / "Corefile"),
-            ],
-        )
-        kubeconfig = str(layout.kubeconfig("metrics-server"))
-        self._daemon(
-            "metrics-server",
-            [
-                str(b["metrics-server"]),
-                f"--secure-port={config.METRICS_SERVER_PORT}",
-                f"--bind-address={NODE_IP}",
-                f"--tls-cert-file={pki_dir / 'metrics-server-serving.crt'}",
-                f"--tls-private-key-file={pki_dir / 'metrics-server-serving.key'}",
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}",
-                "--kubelet-preferred-address-types=InternalIP",
-                "--metric-resolution=10s",
-                "--kubelet-request-timeout=5s",
-            ],
-        )
+        self._daemon("coredns")
+        self._daemon("metrics-server")
+        self._daemon("kube-router")
         self.wait_for(
             "CoreDNS",
             lambda: _http_ok(f"http://{NODE_IP}:{config.COREDNS_READY_PORT}/ready"),
             watch=("coredns",),
         )
+        self.wait_for(
+            "kube-router's policy chains",
+            lambda: host.run("iptables", "-S", "KUBE-ROUTER-FORWARD").returncode == 0,
+            watch=("kube-router",),
+        )
+        volumes = config.host_volumes(self.layout.data / "volumes")
+        self.kubectl("apply", "-f", "-", input=volumes)
 
     # -- use -------------------------------------------------------------------------------
 
@@ -500,10 +360,6 @@ def leftovers(cluster: LocalCluster) -> list[str]:
         found.append(f"mounts under {cluster.marker}")
     found += [f"cgroup {p}" for p in host.CGROUP_ROOT.glob(f"*/{host.KUBELET_CGROUP}")]
     return found
-
-
-def layout_volumes(layout: Layout) -> Path:
-    return layout.data / "volumes"
 
 
 def _http_ok(url: str) -> bool:
