@@ -40,6 +40,9 @@ DEBIAN_PACKAGES = {
     "gcc": "/usr/bin/gcc",
     "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a",
     "ipset": "/usr/sbin/ipset",
+    "iproute2": "/usr/sbin/ip",
+    "openssl": "/usr/bin/openssl",
+    "binutils": "/usr/bin/strip",
 }
 # Stop order: the kubelet first (so it restarts nothing), the runtime last.
 DAEMONS = (
