@@ -134,6 +134,14 @@ BUILDS: dict[str, GoBuild] = {
 }
 
 
+def go() -> str:
+    """The Go toolchain: on PATH, or where the official installer puts it."""
+    found = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+    if found is None:
+        raise BuildError("the Go toolchain (`go`) is needed to build the cluster's binaries")
+    return found
+
+
 def cache_root() -> Path:
     configured = os.environ.get("POST_SERVICE_CLUSTER_CACHE")
     if configured:
@@ -156,7 +164,7 @@ def _is_current(build: GoBuild, binary: Path) -> bool:
     if not build.ldflags:
         return True
     info = subprocess.run(
-        ["go", "version", "-m", str(binary)], capture_output=True, text=True, timeout=60
+        [go(), "version", "-m", str(binary)], capture_output=True, text=True, timeout=60
     ).stdout
     return f"-ldflags={shlex.quote(build.ldflags)}" in info or f'-ldflags="{build.ldflags}"' in info
 
@@ -202,11 +210,11 @@ def _build_one(build: GoBuild, binary: str) -> None:
     package = build.packages[binary]
     if build.wrapper_requires:
         workdir = _write_wrapper(build)
-        command = ["go", "build", f"-ldflags={build.ldflags}", "-o", str(partial), package]
+        command = [go(), "build", f"-ldflags={build.ldflags}", "-o", str(partial), package]
     else:
         workdir = target.parent
         env["GOBIN"] = str(workdir / ".gobin")
-        command = ["go", "install", f"{package}@{build.version}"]
+        command = [go(), "install", f"{package}@{build.version}"]
     if shutil.which("nice"):
         command = ["nice", "-n", "10", *command]
     print(
@@ -242,7 +250,7 @@ def _write_wrapper(build: GoBuild) -> Path:
         f"module postservice.local/{build.name}build\n\ngo 1.25\n\n"
         f"require (\n{requires}\n)\n\nreplace (\n{replace_block}\n)\n"
     )
-    _run(["go", "mod", "tidy"], workdir, dict(os.environ))
+    _run([go(), "mod", "tidy"], workdir, dict(os.environ))
     return workdir
 
 
@@ -250,7 +258,7 @@ def _staging_replaces(build: GoBuild, staging_version: str) -> list[str]:
     """``k8s.io/<m> => k8s.io/<m> <staging_version>`` for each staging module Kubernetes lists."""
     module = build.wrapper_requires[0].replace(" ", "@")
     out = subprocess.run(
-        ["go", "mod", "download", "-json", module],
+        [go(), "mod", "download", "-json", module],
         capture_output=True,
         text=True,
         check=True,

@@ -12,6 +12,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from devenv.cluster.binaries import go
+
 PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator"
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 CRD_DIR = "example/prometheus-operator-crd"
@@ -20,7 +22,7 @@ CRD_DIR = "example/prometheus-operator-crd"
 def prometheus_operator_crds(*kinds: str) -> list[Path]:
     """The CRD files for ``kinds`` (plural resource names, e.g. ``servicemonitors``)."""
     out = subprocess.run(
-        ["go", "mod", "download", "-json", f"{PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION}"],
+        [go(), "mod", "download", "-json", f"{PROMETHEUS_OPERATOR}@{PROMETHEUS_OPERATOR_VERSION}"],
         capture_output=True,
         text=True,
         check=True,
