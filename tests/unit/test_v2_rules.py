@@ -107,7 +107,7 @@ def test_page_sizes_and_batches_follow_v1s_limits() -> None:
     with pytest.raises(InvalidPost):
         resolve_page_size(-1, limits)
     assert validate_batch([1] * 100) == [1] * 100
-    for ids in ([1] * 101, [1, 0]):
+    for ids in ([1] * 101, [1, 0], []):
         with pytest.raises(InvalidPost):
             validate_batch(ids)
 

@@ -65,6 +65,8 @@ def validate_query(query: str) -> str:
 
 
 def validate_batch(ids: list[int]) -> list[int]:
+    if not ids:
+        raise InvalidPost("ids", f"must name 1 to {MAX_BATCH_IDS} posts")
     if len(ids) > MAX_BATCH_IDS:
         raise InvalidPost("ids", f"must hold at most {MAX_BATCH_IDS} ids, got {len(ids)}")
     for index, post_id in enumerate(ids):

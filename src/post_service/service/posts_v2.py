@@ -98,8 +98,6 @@ class PostServiceV2:
 
     async def batch_get_posts(self, post_ids: list[int]) -> list[PostView]:
         validate_batch(post_ids)
-        if not post_ids:
-            return []
         async with self._store.reading() as reader:
             found = {post.id: post for post in await reader.get_many(post_ids)}
         missing = [post_id for post_id in dict.fromkeys(post_ids) if post_id not in found]
