@@ -102,6 +102,8 @@ def test_filters_by_author_name_and_creation_window(
         posts.ListPosts, pb.ListPostsRequest(create_time_start=at(2022), create_time_end=at(2020))
     )
     assert [f for f, _ in backwards.field_violations] == ["create_time_end"]
+    no_author = rich_error(posts.ListPosts, pb.ListPostsRequest(author_id=0))
+    assert no_author.field_violations == [("author_id", "must be a positive id")]
     unknown = rich_error(posts.ListPosts, pb.ListPostsRequest(author_username="nobody-here"))
     assert (unknown.code, unknown.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
 
