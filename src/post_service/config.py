@@ -103,7 +103,7 @@ class UserServiceSettings(BaseSettings):
     cache_size: int = Field(10_000, ge=0)
 
 
-class PostLimits(BaseSettings):
+class PostSettings(BaseSettings):
     model_config = _group("POSTS_")
 
     default_page_size: int = Field(20, ge=1)
@@ -111,7 +111,7 @@ class PostLimits(BaseSettings):
     max_body_chars: int = Field(20_000, ge=1)
 
     @model_validator(mode="after")
-    def _default_fits_max(self) -> PostLimits:
+    def _default_fits_max(self) -> PostSettings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("POSTS_DEFAULT_PAGE_SIZE must not exceed POSTS_MAX_PAGE_SIZE")
         return self
@@ -179,7 +179,7 @@ class Settings(BaseModel):
     db: DatabaseSettings
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)
     user_service: UserServiceSettings = Field(default_factory=UserServiceSettings)
-    posts: PostLimits = Field(default_factory=PostLimits)
+    posts: PostSettings = Field(default_factory=PostSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)

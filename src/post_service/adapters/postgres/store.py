@@ -86,18 +86,18 @@ class PostgresPostStore:
         self._trace_context = trace_context
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PostgresPosts]:
+    async def reading(self) -> AsyncIterator[PostgresPostQueries]:
         # Reads need no transaction: autocommit saves the BEGIN/COMMIT round trips.
         async with self._db.connection() as conn:
-            yield PostgresPosts(conn, self._trace_context)
+            yield PostgresPostQueries(conn, self._trace_context)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresPosts]:
+    async def transaction(self) -> AsyncIterator[PostgresPostQueries]:
         async with self._db.connection() as conn, conn.transaction():
-            yield PostgresPosts(conn, self._trace_context)
+            yield PostgresPostQueries(conn, self._trace_context)
 
 
-class PostgresPosts:
+class PostgresPostQueries:
     """Post queries and changes on one connection (one transaction when writing)."""
 
     def __init__(self, conn: asyncpg.Connection, trace_context: TraceContextSource) -> None:

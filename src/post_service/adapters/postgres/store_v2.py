@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from post_service.adapters.postgres.pool import Database
-from post_service.adapters.postgres.store import PostgresPosts, TraceContextSource
+from post_service.adapters.postgres.store import PostgresPostQueries, TraceContextSource
 from post_service.domain.errors import DependencyUnavailable
 from post_service.domain.listing import PostFilter, SearchFilter
 from post_service.domain.posts import Post
@@ -126,14 +126,14 @@ class PostgresPostStoreV2:
         self._trace_context = trace_context
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PostgresPostsV2]:
+    async def reading(self) -> AsyncIterator[PostgresPostQueriesV2]:
         async with self._db.connection() as conn:
-            yield PostgresPostsV2(conn, self._trace_context)
+            yield PostgresPostQueriesV2(conn, self._trace_context)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresPostsV2]:
+    async def transaction(self) -> AsyncIterator[PostgresPostQueriesV2]:
         async with self._db.connection() as conn, conn.transaction():
-            yield PostgresPostsV2(conn, self._trace_context)
+            yield PostgresPostQueriesV2(conn, self._trace_context)
 
     async def page_token_key(self) -> bytes:
         async with self._db.connection() as conn:
@@ -143,7 +143,7 @@ class PostgresPostStoreV2:
         return bytes(key)
 
 
-class PostgresPostsV2(PostgresPosts):
+class PostgresPostQueriesV2(PostgresPostQueries):
     """v1's queries and changes on one connection, and v2's."""
 
     async def get_versioned(self, post_id: int) -> VersionedPost | None:
