@@ -6,7 +6,7 @@ import asyncio
 import functools
 import gc
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import asyncpg
@@ -40,9 +40,12 @@ from post_service.entrypoints.grpc.server import create_server
 from post_service.entrypoints.grpc.servicer import PostServicer
 from post_service.entrypoints.grpc.v2_servicer import PostServiceV2Servicer
 from post_service.entrypoints.kafka.deletions import DeletionConsumer
-from post_service.entrypoints.kafka.relay import OutboxRelay
+from post_service.entrypoints.kafka.relay import OutboxRelay, StartablePublisher
 from post_service.entrypoints.supervisor import Supervisor, Worker
+from post_service.messaging import Outbox
 from post_service.service.moderation import ModerationService
+from post_service.service.ports import PostStore, UserDirectory
+from post_service.service.ports_v2 import PostStoreV2
 from post_service.service.posts import PostRules, PostService
 from post_service.service.posts_v2 import PostServiceV2
 from post_service.service.usernames import UsernameResolver
@@ -58,11 +61,29 @@ OUTBOX_GAUGE_INTERVAL_SECONDS = 5.0
 POOL_CLOSE_TIMEOUT_SECONDS = 5.0
 
 
+async def _nothing() -> None:
+    pass
+
+
+@dataclass
+class Adapters:
+    """What the service talks to. ``build_app`` makes the real ones; tests may pass fakes."""
+
+    store: PostStore
+    store_v2: PostStoreV2
+    outbox: Outbox
+    users: UserDirectory
+    # One line saying why the database cannot serve this build, or None when it can.
+    readiness: Callable[[float], Awaitable[str | None]]
+    publisher: StartablePublisher | None = None
+    open: Callable[[], Awaitable[None]] = _nothing
+    close: Callable[[], Awaitable[None]] = _nothing
+
+
 @dataclass
 class App:
     settings: Settings
-    pool: asyncpg.Pool
-    user_channel: grpc.aio.Channel
+    adapters: Adapters
     server: grpc.aio.Server
     grpc_port: int
     health: health.aio.HealthServicer
@@ -70,11 +91,9 @@ class App:
     metrics_server: MetricsServer
     workers: Mapping[str, Worker]
     supervisor: Supervisor
-    publisher: KafkaPublisher | None
-    tracer_provider: TracerProvider | None
 
     async def start(self) -> None:
-        await self.pool  # connects nothing yet: connections open when first needed
+        await self.adapters.open()
         await self.metrics_server.start()
         await self.server.start()
         await self.health_monitor.start()
@@ -105,19 +124,23 @@ class App:
         # Workers stop between messages/batches: an unfinished one is neither committed nor
         # marked sent, so it is simply redone by the next owner.
         await self.supervisor.stop()
-        if self.publisher is not None:
-            await self.publisher.stop()
-        await self.user_channel.close()
-        await _close_pool(self.pool)
-        if self.tracer_provider is not None:
-            AsyncPGInstrumentor().uninstrument()
+        await self.adapters.close()
         await self.metrics_server.stop()
         log.info("stopped")
 
 
-def build_app(settings: Settings, tracer_provider: TracerProvider | None = None) -> App:
-    """Wires every part; ``tracer_provider`` overrides the OTEL_* environment (tests)."""
+def build_app(
+    settings: Settings,
+    tracer_provider: TracerProvider | None = None,
+    adapters: Adapters | None = None,
+) -> App:
+    """Wires every part. ``tracer_provider`` overrides the OTEL_* environment and
+    ``adapters`` the real PostgreSQL, User-service and Kafka ones (tests)."""
     tracer_provider = tracer_provider or tracer_provider_from_environment(service_version())
+    # W3C trace context is part of the platform contract: the caller's traceparent goes on
+    # into User-service calls and the outbox whether or not spans are exported. Without an
+    # exporter the no-op provider carries the caller's context and records nothing.
+    propagating = tracer_provider or trace.NoOpTracerProvider()
     metrics = Metrics()
     # A series from the start, at zero: an alert on increase() cannot see a first sample.
     for service in (
@@ -126,24 +149,9 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
     ):
         for method in service.methods_by_name:
             metrics.degraded_responses.labels(service.full_name, method)
-    db = create_database(settings.db)
-    watch_pool(db.pool, metrics)
-    if tracer_provider is not None:
-        # Patches asyncpg's Connection class for the whole process (undone in App.stop);
-        # query text is recorded, parameters (post bodies) are not.
-        AsyncPGInstrumentor().instrument(tracer_provider=tracer_provider)
-    store = PostgresPostStore(db, trace_context=current_trace_context)
-    # W3C trace context is part of the platform contract: the caller's traceparent goes on
-    # into User-service calls and the outbox whether or not spans are exported. Without an
-    # exporter the no-op provider carries the caller's context and records nothing.
-    propagating = tracer_provider or trace.NoOpTracerProvider()
-    user_channel = open_channel(
-        settings.user_service,
-        interceptors=[ClientMetricsInterceptor(metrics), *aio_client_interceptors(propagating)],
-    )
-    users = GrpcUserDirectory(user_channel, settings.user_service.timeout_seconds)
+    adapters = adapters or real_adapters(settings, metrics, tracer_provider, propagating)
     usernames = UsernameResolver(
-        users,
+        adapters.users,
         cache_ttl_seconds=settings.user_service.cache_ttl_seconds,
         cache_size=settings.user_service.cache_size,
         on_degraded=lambda: metrics.degraded_responses.labels(*current_method.get()).inc(),
@@ -152,11 +160,9 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         page_limits=PageLimits(settings.posts.default_page_size, settings.posts.max_page_size),
         max_body_chars=settings.posts.max_body_chars,
     )
-    posts = PostService(store, usernames, rules)
-    posts_v2 = PostServiceV2(
-        PostgresPostStoreV2(db, trace_context=current_trace_context), usernames, rules
-    )
-    moderation = ModerationService(store, settings.kafka.user_deletion_batch_size)
+    posts = PostService(adapters.store, usernames, rules)
+    posts_v2 = PostServiceV2(adapters.store_v2, usernames, rules)
+    moderation = ModerationService(adapters.store, settings.kafka.user_deletion_batch_size)
     health_servicer = health.aio.HealthServicer()
     not_health = filters.negate(filters.service_name("grpc.health.v1.Health"))
     interceptors: list[grpc.aio.ServerInterceptor] = [
@@ -172,23 +178,18 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         PostServiceV2Servicer(posts_v2),
     )
     monitor = DatabaseHealthMonitor(
-        health_servicer,
-        PostgresReadiness(db).problem,
-        settings.runtime.health_check_interval_seconds,
+        health_servicer, adapters.readiness, settings.runtime.health_check_interval_seconds
     )
-    outbox = PostgresOutbox(db)
     workers: dict[str, Worker] = {
         "db-health": monitor.run,
         "outbox-gauges": functools.partial(
-            watch_outbox, outbox, metrics, OUTBOX_GAUGE_INTERVAL_SECONDS
+            watch_outbox, adapters.outbox, metrics, OUTBOX_GAUGE_INTERVAL_SECONDS
         ),
     }
-    publisher = None
-    if settings.kafka.enabled:
-        publisher = KafkaPublisher(settings.kafka)
+    if adapters.publisher is not None:
         workers["outbox-relay"] = OutboxRelay(
-            outbox,
-            publisher,
+            adapters.outbox,
+            adapters.publisher,
             settings.kafka.post_events_topic,
             settings.outbox,
             metrics,
@@ -196,7 +197,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
             publish_timeout_seconds=settings.kafka.request_timeout_seconds,
         ).run
         workers["deletion-consumer"] = DeletionConsumer(
-            settings.kafka, moderation, publisher, metrics
+            settings.kafka, moderation, adapters.publisher, metrics
         ).run
     else:
         log.warning(
@@ -205,9 +206,7 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         )
     return App(
         settings=settings,
-        pool=db.pool,
-        tracer_provider=tracer_provider,
-        user_channel=user_channel,
+        adapters=adapters,
         server=server,
         grpc_port=port,
         health=health_servicer,
@@ -217,7 +216,48 @@ def build_app(settings: Settings, tracer_provider: TracerProvider | None = None)
         ),
         workers=workers,
         supervisor=Supervisor(metrics),
+    )
+
+
+def real_adapters(
+    settings: Settings,
+    metrics: Metrics,
+    tracer_provider: TracerProvider | None,
+    propagating: trace.TracerProvider,
+) -> Adapters:
+    """PostgreSQL (one pool), User-service (one channel) and, when configured, Kafka."""
+    db = create_database(settings.db)
+    watch_pool(db.pool, metrics)
+    if tracer_provider is not None:
+        # Patches asyncpg's Connection class for the whole process (undone on close);
+        # query text is recorded, parameters (post bodies) are not.
+        AsyncPGInstrumentor().instrument(tracer_provider=tracer_provider)
+    user_channel = open_channel(
+        settings.user_service,
+        interceptors=[ClientMetricsInterceptor(metrics), *aio_client_interceptors(propagating)],
+    )
+    publisher = KafkaPublisher(settings.kafka) if settings.kafka.enabled else None
+
+    async def open_pool() -> None:
+        await db.pool  # connects nothing yet: connections open when first needed
+
+    async def close_all() -> None:
+        if publisher is not None:
+            await publisher.stop()
+        await user_channel.close()
+        await _close_pool(db.pool)
+        if tracer_provider is not None:
+            AsyncPGInstrumentor().uninstrument()
+
+    return Adapters(
+        store=PostgresPostStore(db, trace_context=current_trace_context),
+        store_v2=PostgresPostStoreV2(db, trace_context=current_trace_context),
+        outbox=PostgresOutbox(db),
+        users=GrpcUserDirectory(user_channel, settings.user_service.timeout_seconds),
+        readiness=PostgresReadiness(db).problem,
         publisher=publisher,
+        open=open_pool,
+        close=close_all,
     )
 
 

@@ -7,11 +7,12 @@ import dataclasses
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
 from post_service.domain.posts import Post, PostContent, PostSummary
+from post_service.messaging import OutboundMessage, OutboxBacklog, Publish
 
 
 @dataclass
@@ -132,3 +133,26 @@ class FakeUserDirectory:
     async def user_id(self, username: str) -> int | None:
         prefix, _, number = username.partition("-")
         return int(number) if prefix == "user" and number.isdigit() else None
+
+
+class FakeOutbox:
+    """Pending messages in order; a row is marked sent only after publish returned."""
+
+    def __init__(self, pending: list[bytes]) -> None:
+        self.pending = [OutboundMessage(key=b"1", value=value) for value in pending]
+        self.sent: list[bytes] = []
+
+    async def relay_pending(self, publish: Publish, limit: int) -> int:
+        batch = self.pending[:limit]
+        if not batch:
+            return 0
+        await publish(batch)
+        del self.pending[: len(batch)]
+        self.sent += [message.value for message in batch]
+        return len(batch)
+
+    async def prune_sent(self, older_than: timedelta) -> int:
+        return 0
+
+    async def backlog(self) -> OutboxBacklog:
+        return OutboxBacklog(pending=len(self.pending), oldest_age_seconds=0.0)

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 import pytest
 
 from post_service.config import OutboxSettings
 from post_service.entrypoints.kafka.relay import OutboxRelay
-from post_service.messaging import OutboundMessage, OutboxBacklog, Publish, PublishFailed
+from post_service.messaging import OutboundMessage, PublishFailed
 from post_service.telemetry.metrics import Metrics
-
-
-class FakeOutbox:
-    """Pending messages in order; a row is marked sent only after publish returned."""
-
-    def __init__(self, pending: list[bytes]) -> None:
-        self.pending = [OutboundMessage(key=b"1", value=value) for value in pending]
-        self.sent: list[bytes] = []
-
-    async def relay_pending(self, publish: Publish, limit: int) -> int:
-        batch = self.pending[:limit]
-        if not batch:
-            return 0
-        await publish(batch)
-        del self.pending[: len(batch)]
-        self.sent += [message.value for message in batch]
-        return len(batch)
-
-    async def prune_sent(self, older_than: timedelta) -> int:
-        return 0
-
-    async def backlog(self) -> OutboxBacklog:
-        return OutboxBacklog(pending=len(self.pending), oldest_age_seconds=0.0)
+from tests.unit.fakes import FakeOutbox
 
 
 class HangingThenWorkingPublisher:
