@@ -1,16 +1,19 @@
-"""Session-wide real servers: one PostgreSQL cluster for the whole test run."""
+"""Session-wide real servers: PostgreSQL, Kafka, the stand-in User-service, the service itself."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
 
+import grpc
 import pytest
 
 from devenv.apt import NO_INSTALL_VARIABLE
 from devenv.kafka import LocalKafka
 from devenv.postgres import LocalPostgres
-from tests.support.post_service_process import run_cli, service_env
+from devenv.user_service import StandInUserService
+from post_service._generated.post import post_pb2_grpc
+from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,6 +25,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def postgres() -> Iterator[LocalPostgres]:
     with LocalPostgres() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def user_service() -> Iterator[StandInUserService]:
+    """The stand-in User-service (a real gRPC server), one for the session."""
+    stand_in = StandInUserService().start()
+    yield stand_in
+    stand_in.stop()
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +75,33 @@ def fresh_database(postgres: LocalPostgres, request: pytest.FixtureRequest) -> s
     name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:50]
     postgres.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database="postgres")
     return postgres.create_database(name)
+
+
+# --- the session's `post-service serve` (e2e and reliability tests share this one) -----------
+
+
+@pytest.fixture(scope="session")
+def service(
+    db_url: str, user_service: StandInUserService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PostServiceProcess]:
+    env = service_env(
+        db_url,
+        USER_SERVICE_ADDR=user_service.addr,
+        USER_SERVICE_TIMEOUT_SECONDS="0.3",
+        # Tests rename users between calls; the cache is tested on its own.
+        USER_SERVICE_CACHE_TTL_SECONDS="0",
+    )
+    process = PostServiceProcess(env, tmp_path_factory.mktemp("service") / "serve.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(service: PostServiceProcess) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(service.addr) as opened:
+        yield opened
+
+
+@pytest.fixture
+def posts(channel: grpc.Channel) -> post_pb2_grpc.PostStub:
+    return post_pb2_grpc.PostStub(channel)

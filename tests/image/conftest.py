@@ -62,13 +62,6 @@ def image_db_url(
     return url
 
 
-@pytest.fixture(scope="session")
-def user_service() -> Iterator[StandInUserService]:
-    stand_in = StandInUserService().start()
-    yield stand_in
-    stand_in.stop()
-
-
 @pytest.fixture(autouse=True)
 def _user_service_healthy(user_service: StandInUserService) -> None:
     user_service.reset()

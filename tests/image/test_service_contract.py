@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
-    ProtoReflectionDescriptorDatabase,
-)
 
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
+from tests.support.reflection import V1_METHODS, reflected
 
 from .containers import ServiceContainer
 
@@ -43,14 +40,9 @@ def test_health_is_serving_overall_for_post_post_and_for_liveness(
 
 
 def test_reflection_describes_the_v1_post_service(service: ServiceContainer) -> None:
-    with grpc.insecure_channel(service.addr) as channel:
-        database = ProtoReflectionDescriptorDatabase(channel)
-        services = set(database.get_services())
-        descriptor = DescriptorPool(database).FindServiceByName("post.Post")
+    services, methods = reflected(service.addr, "post.Post")
     assert {"post.Post", "grpc.health.v1.Health"} <= services
-    assert {m.name for m in descriptor.methods} == {
-        "CreatePost", "DeletePost", "GetGroupPost", "GetByIdPost", "GetByIdUserPost", "PutPost",
-    }  # fmt: skip
+    assert methods == V1_METHODS
 
 
 def test_a_created_post_is_readable_with_its_authors_name(posts: PostStub) -> None:

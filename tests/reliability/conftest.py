@@ -1,4 +1,4 @@
-"""Reliability fixtures: the e2e ones (imported, not copied) plus a private PostgreSQL cluster.
+"""Reliability fixtures: the session service of tests/conftest.py, plus a private PostgreSQL.
 
 The private cluster is one a test may stop, kill and restart without disturbing the session
 database every other test shares. It has a login role whose password is recognisable
@@ -14,17 +14,13 @@ import pytest
 
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
-from tests.e2e import conftest as e2e
 from tests.reliability import support
 from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 
-# The e2e fixtures, shared rather than copied: the session service, its stand-in User-service
-# (reset before every test), and a client channel and stub.
-user_service = e2e.user_service
-_user_service_healthy = e2e._user_service_healthy
-service = e2e.service
-channel = e2e.channel
-posts = e2e.posts
+
+@pytest.fixture(autouse=True)
+def _user_service_healthy(user_service: StandInUserService) -> None:
+    user_service.reset()  # the session's stand-in (tests/conftest.py), healthy for each test
 
 
 @pytest.fixture(scope="session")
