@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from devenv.kafka import LocalKafka
+from devenv.post_service_process import PostServiceProcess
 from devenv.prometheus import JOB_NAME, LocalPrometheus, PrometheusError
 from devenv.user_service import StandInUserService
 from post_service import service_version
@@ -53,7 +54,6 @@ from tests.monitoring.expressions import (
 )
 from tests.monitoring.metric_names import SERVICE_SAMPLE_NAMES
 from tests.support.kafka_client import Topics, produce
-from tests.support.post_service_process import PostServiceProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -670,7 +670,7 @@ def scraped(
     )
     prometheus.wait_for_result(f"{dead} >= 1", timeout=30)
     prometheus.wait_for_result(
-        "namespace_job_grpc_method:grpc_server_handling_seconds:histogram_quantile_rate5m",
+        "namespace_job_grpc_service_grpc_method:grpc_server_handling_seconds:histogram_quantile_rate5m",
         timeout=30,
     )
     return prometheus
