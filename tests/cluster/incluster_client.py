@@ -157,7 +157,13 @@ async def calls(target: str, method: str, workers: int, pause: float, seconds: f
                 outcomes["OK"] += 1
             except grpc.aio.AioRpcError as error:
                 outcomes[error.code().name] += 1
-                emit(step="failure", code=error.code().name, details=error.details())
+                emit(
+                    step="failure",
+                    code=error.code().name,
+                    details=error.details(),
+                    at=round(time.time(), 3),
+                    after_ok=outcomes["OK"],
+                )
             if pause:
                 await asyncio.sleep(pause)
 

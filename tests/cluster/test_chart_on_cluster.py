@@ -230,6 +230,7 @@ def test_rollout_and_scaling_lose_no_call_and_new_replicas_get_traffic(
         120,
     )
 
+    phases = [("calling", time.time())]  # wall-clock marks, to place any failure
     # A rolling upgrade (a changed pod template), while the client calls.
     release.helm_run(
         "upgrade",
@@ -243,8 +244,10 @@ def test_rollout_and_scaling_lose_no_call_and_new_replicas_get_traffic(
         *helm_values(release, "--set", "podAnnotations.rollout=second"),
     )
     # 2 -> 1 -> 3 -> 1, while the client calls.
+    phases.append(("upgraded; scaling to 1", time.time()))
     scale(release, 1)
     before = {p["metadata"]["name"] for p in release.pods(NAMESPACE, SERVER)}
+    phases.append(("scaling to 3", time.time()))
     scale(release, 3)
     pods = release.pods(NAMESPACE, SERVER)
     new = {p["metadata"]["name"] for p in pods} - before
@@ -262,7 +265,9 @@ def test_rollout_and_scaling_lose_no_call_and_new_replicas_get_traffic(
     # polled every half second).
     waited = (datetime.now(UTC) - ready_since).total_seconds()
     figures["new_replicas_served_within_seconds_of_ready"] = round(waited, 1)
+    phases.append(("scaling to 1", time.time()))
     scale(release, 1)
+    phases.append(("stopping", time.time()))
     release.stop_client(NAMESPACE, "calls")
     lines = release.wait_client_done(NAMESPACE, "calls", 60)
     done = next(line for line in lines if line["step"] == "done")
@@ -270,7 +275,7 @@ def test_rollout_and_scaling_lose_no_call_and_new_replicas_get_traffic(
     figures["rollout_calls"] = done.get("OK", 0) + sum(failures.values())
     figures["rollout_failed_calls"] = sum(failures.values())
     assert done.get("OK", 0) > 0
-    assert failures == {}, [line for line in lines if line["step"] == "failure"][:5]
+    assert failures == {}, ([line for line in lines if line["step"] == "failure"][:5], phases)
     scale(release, 2)
 
 
