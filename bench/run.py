@@ -57,8 +57,8 @@ from bench.load import (
 from devenv.gotools import TOOLS, ensure_go_tool
 from devenv.kafka import LocalKafka, kafka_version
 from devenv.lifecycle import free_port
+from devenv.post_service_process import POST_SERVICE, service_env
 from devenv.postgres import LocalPostgres
-from tests.support.post_service_process import POST_SERVICE, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CPU = 0

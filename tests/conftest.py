@@ -10,10 +10,10 @@ import pytest
 
 from devenv.apt import NO_INSTALL_VARIABLE
 from devenv.kafka import LocalKafka
+from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2_grpc
-from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,11 +10,11 @@ import grpc
 import pytest
 
 from devenv.kafka import LocalKafka
+from devenv.post_service_process import PostServiceProcess, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.support.kafka_client import Topics, create_topics
-from tests.support.post_service_process import PostServiceProcess, service_env
 
 pytestmark = pytest.mark.e2e
 

@@ -25,11 +25,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from devenv.kafka import service_topics
 from devenv.lifecycle import free_port
+from devenv.post_service_process import ROOT, service_env
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.config import KafkaSettings
 from tests.support.kafka_client import read_topic, wait_for
-from tests.support.post_service_process import ROOT, service_env
 
 pytestmark = pytest.mark.e2e
 

@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from devenv.kafka import LocalKafka
 from devenv.lifecycle import free_port
+from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
@@ -24,7 +25,6 @@ from tests.support.kafka_client import (
     read_topic,
     wait_for,
 )
-from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 

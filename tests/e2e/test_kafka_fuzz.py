@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devenv.kafka import LocalKafka
+from devenv.post_service_process import PostServiceProcess
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.support.kafka_client import Topics, produce, read_topic, wait_for
-from tests.support.post_service_process import PostServiceProcess
 
 pytestmark = pytest.mark.e2e
 

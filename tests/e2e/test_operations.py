@@ -14,17 +14,17 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from devenv.postgres import LocalPostgres
-from devenv.user_service import StandInUserService
-from post_service._generated.post import post_pb2 as pb
-from post_service._generated.post.post_pb2_grpc import PostStub
-from post_service.adapters.postgres.migrations import head_revision
-from tests.support.post_service_process import (
+from devenv.post_service_process import (
     POST_SERVICE,
     PostServiceProcess,
     run_cli,
     service_env,
 )
+from devenv.postgres import LocalPostgres
+from devenv.user_service import StandInUserService
+from post_service._generated.post import post_pb2 as pb
+from post_service._generated.post.post_pb2_grpc import PostStub
+from post_service.adapters.postgres.migrations import head_revision
 from tests.support.reflection import V1_METHODS, reflected
 
 pytestmark = pytest.mark.e2e

@@ -11,11 +11,11 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
-from tests.support.post_service_process import PostServiceProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
-from tests.support.post_service_process import PostServiceProcess
 
 GATEWAY_TRACE_ID = "5cf92f3577b34da6a3ce929d0e0e4799"
 GATEWAY_TRACEPARENT = f"00-{GATEWAY_TRACE_ID}-00f067aa0ba902b7-01"

@@ -14,11 +14,11 @@ from google.protobuf import field_mask_pb2
 from jsonschema import Draft202012Validator, FormatChecker
 
 from devenv.kafka import LocalKafka
+from devenv.post_service_process import PostServiceProcess
 from post_service._generated.post.v2 import post_pb2 as pb
 from post_service._generated.post.v2.post_pb2_grpc import PostServiceStub
 from tests.e2e.test_kafka_events import wait_for_events
 from tests.support.kafka_client import Topics
-from tests.support.post_service_process import PostServiceProcess
 from tests.support.rich_errors import rich_error
 
 pytestmark = pytest.mark.e2e

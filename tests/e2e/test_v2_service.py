@@ -7,11 +7,11 @@ import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from devenv.post_service_process import PostServiceProcess
 from devenv.user_service import StandInUserService
 from post_service._generated.post.v2 import post_pb2 as pb
 from post_service._generated.post.v2.post_pb2_grpc import PostServiceStub
 from tests.e2e.test_metrics import scrape
-from tests.support.post_service_process import PostServiceProcess
 from tests.support.rich_errors import rich_error
 
 pytestmark = pytest.mark.e2e

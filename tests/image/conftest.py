@@ -15,10 +15,10 @@ import pytest
 
 from devenv.docker import Docker, ensure_docker
 from devenv.images import build_service_image, build_stub_image, ensure_base_image
+from devenv.post_service_process import service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post.post_pb2_grpc import PostStub
-from tests.support.post_service_process import service_env
 
 from .containers import ServiceContainer, run_once
 

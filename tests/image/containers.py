@@ -19,8 +19,8 @@ from typing import Any
 from grpc_health.v1 import health_pb2
 
 from devenv.docker import Docker
+from devenv.post_service_process import PostServiceProcess
 from post_service.config import Settings
-from tests.support.post_service_process import PostServiceProcess
 
 HARDENED = (
     "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",

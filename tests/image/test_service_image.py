@@ -16,11 +16,11 @@ import yaml
 from devenv.docker import Docker
 from devenv.dockercontext import build_context, copy_sources
 from devenv.images import SERVICE_DOCKERFILE, build_service_image
+from devenv.post_service_process import service_env
 from devenv.postgres import LocalPostgres
 from devenv.prometheus import LocalPrometheus
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.adapters.postgres.tables import SCHEMA_REVISION
-from tests.support.post_service_process import service_env
 
 from .conftest import service_container_env
 from .containers import ServiceContainer, inspect, run_once, wait_for_health

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from devenv.post_service_process import ROOT, run_cli, service_env
 from devenv.postgres import LocalPostgres
 from post_service.adapters.postgres.pool import Database, asyncpg_dsn
 from post_service.adapters.postgres.store import PostgresPostStore
@@ -25,7 +26,6 @@ from post_service.domain.posts import PostContent
 from post_service.service.moderation import ModerationService
 from post_service.service.posts import PostRules, PostService
 from post_service.service.usernames import UsernameResolver
-from tests.support.post_service_process import ROOT, run_cli, service_env
 from tests.unit.fakes import FakeUserDirectory
 
 pytestmark = pytest.mark.integration

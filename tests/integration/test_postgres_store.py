@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devenv.post_service_process import ROOT, run_cli, service_env
 from devenv.postgres import LocalPostgres
 from post_service.adapters.postgres import store as store_sql
 from post_service.adapters.postgres.migrations import head_revision
@@ -25,7 +26,6 @@ from post_service.domain.events import PostCreated
 from post_service.domain.paging import Page
 from post_service.domain.posts import PostContent
 from post_service.messaging import OutboundMessage, PublishFailed
-from tests.support.post_service_process import ROOT, run_cli, service_env
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from tests.reliability import support
-from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 
 
 @pytest.fixture(autouse=True)

@@ -270,9 +270,9 @@ def wait_for_outbox_drained(psql: Callable[[str], str], timeout: float) -> dict[
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from devenv.lifecycle import free_port
+    from devenv.post_service_process import PostServiceProcess, run_cli, service_env
     from devenv.postgres import LocalPostgres
     from devenv.user_service import StandInUserService
-    from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 
     def say(line: str) -> None:
         print(f"soak: {line}", file=sys.stderr, flush=True)

@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devenv.post_service_process import PostServiceProcess
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import CLIENT_FAULT_CODES, raw_unary, timed_call
-from tests.support.post_service_process import PostServiceProcess
 
 pytestmark = pytest.mark.e2e
 

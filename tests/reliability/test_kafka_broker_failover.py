@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 from grpc_health.v1 import health_pb2
 
 from devenv.kafka import LocalKafkaCluster, run_blocking
+from devenv.post_service_process import PostServiceProcess, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
@@ -35,7 +36,6 @@ from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import Outcome, timed_call
 from tests.support.kafka_client import Topics, produce, read_topic
-from tests.support.post_service_process import PostServiceProcess, service_env
 from tests.support.progress import progress
 
 pytestmark = pytest.mark.e2e

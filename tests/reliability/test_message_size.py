@@ -14,13 +14,13 @@ import grpc
 import pytest
 
 from devenv.lifecycle import free_port
+from devenv.post_service_process import PostServiceProcess, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import timed_call
-from tests.support.post_service_process import PostServiceProcess, service_env
 
 pytestmark = pytest.mark.e2e
 

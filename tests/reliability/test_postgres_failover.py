@@ -23,13 +23,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import PASSWORD, LocalPostgres, read_write_url
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import UNAVAILABLE, Outcome, timed_call
-from tests.support.post_service_process import PostServiceProcess, run_cli, service_env
 from tests.support.progress import progress
 
 pytestmark = pytest.mark.e2e

@@ -17,17 +17,17 @@ import grpc
 import pytest
 
 from devenv.lifecycle import free_port
-from devenv.postgres import LocalPostgres
-from post_service._generated.post import post_pb2 as pb
-from post_service._generated.post.post_pb2_grpc import PostStub
-from tests.reliability import support
-from tests.reliability.support import SECRET_PASSWORD, raw_unary
-from tests.support.post_service_process import (
+from devenv.post_service_process import (
     POST_SERVICE,
     ROOT,
     PostServiceProcess,
     run_cli,
 )
+from devenv.postgres import LocalPostgres
+from post_service._generated.post import post_pb2 as pb
+from post_service._generated.post.post_pb2_grpc import PostStub
+from tests.reliability import support
+from tests.reliability.support import SECRET_PASSWORD, raw_unary
 
 pytestmark = pytest.mark.e2e
 

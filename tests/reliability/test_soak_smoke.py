@@ -9,9 +9,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from devenv.post_service_process import PostServiceProcess
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import soak, support
-from tests.support.post_service_process import PostServiceProcess
 
 pytestmark = pytest.mark.e2e
 
