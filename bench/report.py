@@ -301,6 +301,14 @@ def long_markdown(long: dict[str, Any]) -> str:
     )
 
 
+def blocks(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The generated parts of docs/benchmarks.md for one run's results."""
+    found = [(RESULTS_BEGIN, RESULTS_END, results_markdown(results))]
+    if "profile" in results:
+        found.append((PROFILE_BEGIN, PROFILE_END, profile_markdown(results["profile"])))
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.report RESULTS.json``: re-render docs/benchmarks.md from a run's JSON."""
     import json
@@ -311,10 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m bench.report bench-results/<timestamp>.json\n")
         return 2
     results = json.loads(Path(args[0]).read_text())
-    blocks = [(RESULTS_BEGIN, RESULTS_END, results_markdown(results))]
-    if "profile" in results:
-        blocks.append((PROFILE_BEGIN, PROFILE_END, profile_markdown(results["profile"])))
-    update_doc(Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md", blocks)
+    update_doc(Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md", blocks(results))
     return 0
 
 

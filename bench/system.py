@@ -11,6 +11,9 @@ from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1024 * 1024
+SERVER_CPU = 0  # the server under test, alone
+LOAD_CPU = 1  # everything else: ghz, PostgreSQL, Kafka, the stand-in, the harness
 
 
 def cpu_seconds(pid: int) -> float:
@@ -23,6 +26,10 @@ def cpu_seconds(pid: int) -> float:
 def rss_bytes(pid: int) -> int:
     """Resident set size, as /proc/<pid>/statm counts it (what `ps` and the kubelet show)."""
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+
+
+def rss_mib(pid: int) -> float:
+    return rss_bytes(pid) / MIB
 
 
 def children_of(pid: int) -> list[int]:
