@@ -26,8 +26,10 @@ from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.v2 import post_pb2 as pb_v2
 from post_service.adapters.kafka.producer import KafkaPublisher
 from post_service.adapters.postgres.outbox import PostgresOutbox
-from post_service.adapters.postgres.pool import create_database
+from post_service.adapters.postgres.pool import Database, create_database
 from post_service.adapters.postgres.readiness import PostgresReadiness
+from post_service.adapters.postgres.replica import FALLBACK_REASONS, ReadReplica
+from post_service.adapters.postgres.replica_stores import ReplicaPostStore, ReplicaPostStoreV2
 from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.postgres.store_v2 import PostgresPostStoreV2
 from post_service.adapters.user_service import GrpcUserDirectory, open_channel
@@ -149,6 +151,8 @@ def build_app(
     ):
         for method in service.methods_by_name:
             metrics.degraded_responses.labels(service.full_name, method)
+    for reason in FALLBACK_REASONS:
+        metrics.read_replica_fallbacks.labels(reason)
     adapters = adapters or real_adapters(settings, metrics, tracer_provider, propagating)
     usernames = UsernameResolver(
         adapters.users,
@@ -225,9 +229,11 @@ def real_adapters(
     tracer_provider: TracerProvider | None,
     propagating: trace.TracerProvider,
 ) -> Adapters:
-    """PostgreSQL (one pool), User-service (one channel) and, when configured, Kafka."""
+    """PostgreSQL (the primary's pool, and the read replica's when configured), User-service
+    (one channel) and, when configured, Kafka."""
     db = create_database(settings.db)
     watch_pool(db.pool, metrics)
+    store, store_v2, replica_db = _post_stores(settings, db, metrics)
     if tracer_provider is not None:
         # Patches asyncpg's Connection class for the whole process (undone on close);
         # query text is recorded, parameters (post bodies) are not.
@@ -240,18 +246,22 @@ def real_adapters(
 
     async def open_pool() -> None:
         await db.pool  # connects nothing yet: connections open when first needed
+        if replica_db is not None:
+            await replica_db.pool
 
     async def close_all() -> None:
         if publisher is not None:
             await publisher.stop()
         await user_channel.close()
         await _close_pool(db.pool)
+        if replica_db is not None:
+            await _close_pool(replica_db.pool)
         if tracer_provider is not None:
             AsyncPGInstrumentor().uninstrument()
 
     return Adapters(
-        store=PostgresPostStore(db, trace_context=current_trace_context),
-        store_v2=PostgresPostStoreV2(db, trace_context=current_trace_context),
+        store=store,
+        store_v2=store_v2,
         outbox=PostgresOutbox(db),
         users=GrpcUserDirectory(user_channel, settings.user_service.timeout_seconds),
         readiness=PostgresReadiness(db).problem,
@@ -259,6 +269,24 @@ def real_adapters(
         open=open_pool,
         close=close_all,
     )
+
+
+def _post_stores(
+    settings: Settings, db: Database, metrics: Metrics
+) -> tuple[PostStore, PostStoreV2, Database | None]:
+    """The v1 and v2 stores; with DB_READ_URL, their reads go through the replica's pool.
+    Everything else (writes, outbox, consumers, readiness, migrations) stays on ``db``."""
+    store = PostgresPostStore(db, trace_context=current_trace_context)
+    store_v2 = PostgresPostStoreV2(db, trace_context=current_trace_context)
+    if settings.db.read_url is None:
+        return store, store_v2, None
+    replica_db = create_database(settings.db, settings.db.read_url)
+    replica = ReadReplica(
+        db,
+        replica_db,
+        on_fallback=lambda reason: metrics.read_replica_fallbacks.labels(reason).inc(),
+    )
+    return ReplicaPostStore(store, replica), ReplicaPostStoreV2(store_v2, replica), replica_db
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:

@@ -34,7 +34,13 @@ class DatabaseSettings(BaseSettings):
         "hosts: postgresql+asyncpg://user:password@/post_db"
         "?host=db-1:5432&host=db-2:5432&target_session_attrs=read-write"
     )
-    # The most connections one process opens; idle ones close after five minutes.
+    # A streaming standby of DB_URL's primary (or CloudNativePG's <cluster>-ro Service) for the
+    # reads; unset, every read goes to the primary. Rules: adapters/postgres/replica.py.
+    read_url: SecretStr | None = Field(
+        None,
+        description="postgresql+asyncpg://user:password@replica:5432/post_db",
+    )
+    # The most connections one process opens (per pool); idle ones close after five minutes.
     pool_size: int = Field(20, ge=1, le=400)
     connect_timeout_seconds: float = Field(2.0, gt=0, le=60)
     statement_timeout_seconds: float = Field(5.0, gt=0, le=300)
@@ -43,11 +49,22 @@ class DatabaseSettings(BaseSettings):
     @classmethod
     def _asyncpg_url(cls, value: SecretStr) -> SecretStr:
         # Each message says what is wrong without echoing the URL: it carries the password.
-        url = value.get_secret_value()
-        if not url.startswith("postgresql+asyncpg://"):
-            raise ValueError("DB_URL must start with postgresql+asyncpg://")
-        _check_hosts(urlsplit(url))
+        _check_url("DB_URL", value.get_secret_value(), for_writes=True)
         return value
+
+    @field_validator("read_url")
+    @classmethod
+    def _asyncpg_read_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # DB_READ_URL="" (a chart's empty value) is the same as unset
+        _check_url("DB_READ_URL", value.get_secret_value(), for_writes=False)
+        return value
+
+
+def _check_url(name: str, url: str, *, for_writes: bool) -> None:
+    if not url.startswith("postgresql+asyncpg://"):
+        raise ValueError(f"{name} must start with postgresql+asyncpg://")
+    _check_hosts(name, urlsplit(url), for_writes=for_writes)
 
 
 # asyncpg's target_session_attrs; with several hosts, writes need the primary.
@@ -55,7 +72,7 @@ SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "r
 SESSION_ATTRS_FOR_WRITES = ("read-write", "primary")
 
 
-def _check_hosts(url: SplitResult) -> None:
+def _check_hosts(name: str, url: SplitResult, *, for_writes: bool) -> None:
     """One host in the address (``@db:5432/post_db``), or one or more as ``host=name:port``
     parameters after the database name, the form both SQLAlchemy and the pool read."""
     in_address = url.netloc.rpartition("@")[2]
@@ -63,20 +80,20 @@ def _check_hosts(url: SplitResult) -> None:
     listed = query.get("host", [])
     if "," in in_address:
         raise ValueError(
-            "DB_URL: several hosts go in host= parameters, not in the address: "
+            f"{name}: several hosts go in host= parameters, not in the address: "
             "postgresql+asyncpg://user:password@/post_db?host=db-1:5432&host=db-2:5432"
             "&target_session_attrs=read-write"
         )
     if listed and in_address:
-        raise ValueError("DB_URL: give the host either after @ or as host= parameters, not both")
+        raise ValueError(f"{name}: give the host either after @ or as host= parameters, not both")
     if "port" in query or any(not re.fullmatch(r"[^:,/]+:\d+", host) for host in listed):
         raise ValueError(
-            "DB_URL: each host= parameter is name:port (host=db-1:5432); no port= parameter"
+            f"{name}: each host= parameter is name:port (host=db-1:5432); no port= parameter"
         )
     attrs = query.get("target_session_attrs", ["any"])[-1]
     if attrs not in SESSION_ATTRS:
-        raise ValueError(f"DB_URL: target_session_attrs must be one of {', '.join(SESSION_ATTRS)}")
-    if len(listed) > 1 and attrs not in SESSION_ATTRS_FOR_WRITES:
+        raise ValueError(f"{name}: target_session_attrs must be one of {', '.join(SESSION_ATTRS)}")
+    if for_writes and len(listed) > 1 and attrs not in SESSION_ATTRS_FOR_WRITES:
         raise ValueError(
             "DB_URL with several hosts needs target_session_attrs=read-write (or primary), "
             "so that writes always find the primary"

@@ -31,6 +31,9 @@ SERVICE_METRICS: dict[str, MetricType] = {
     # asyncpg pool: connections{state="in_use"|"idle"} and the configured size.
     "post_service_db_pool_connections": "gauge",
     "post_service_db_pool_size": "gauge",
+    # Reads meant for the read replica (DB_READ_URL) that the primary served
+    # {reason="unavailable"|"lagging"|"recovery_conflict"}.
+    "post_service_read_replica_fallbacks_total": "counter",
     # Transactional outbox.
     "post_service_outbox_pending_rows": "gauge",
     "post_service_outbox_oldest_pending_age_seconds": "gauge",

@@ -83,6 +83,14 @@ class Metrics:
             "The most database connections the pool opens (DB_POOL_SIZE).",
             registry=r,
         )
+        self.read_replica_fallbacks = Counter(
+            "post_service_read_replica_fallbacks",
+            "Reads meant for the read replica (DB_READ_URL) that the primary served, by reason: "
+            "unavailable, lagging (a post by id the replica has not replayed yet), "
+            "recovery_conflict.",
+            ("reason",),
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "post_service_outbox_pending_rows", "Outbox events not yet published.", registry=r
         )

@@ -1,4 +1,4 @@
-"""The one asyncpg connection pool per process.
+"""The asyncpg connection pools: one for the primary, and one for a read replica if configured.
 
 The request path talks to asyncpg directly: profiling showed SQLAlchemy's statement
 compilation and row processing at a third of the service's CPU (docs/benchmarks.md).
@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import unquote
 
 import asyncpg
+from pydantic import SecretStr
 
 from post_service.adapters.postgres.errors import (
     DatabaseTarget,
@@ -52,13 +53,16 @@ class Database:
             raise
 
 
-def create_database(settings: DatabaseSettings) -> Database:
-    """Waiting for a free connection is bounded like connecting: DB_CONNECT_TIMEOUT_SECONDS."""
-    target = DatabaseTarget.from_url(settings.url.get_secret_value())
-    return Database(create_pool(settings), settings.connect_timeout_seconds, target)
+def create_database(settings: DatabaseSettings, url: SecretStr | None = None) -> Database:
+    """The primary's (DB_URL), or with ``url`` another server's, such as the read replica's,
+    with the same pool size and timeouts. Waiting for a free connection is bounded like
+    connecting: DB_CONNECT_TIMEOUT_SECONDS."""
+    url = url or settings.url
+    target = DatabaseTarget.from_url(url.get_secret_value())
+    return Database(create_pool(settings, url), settings.connect_timeout_seconds, target)
 
 
-def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+def create_pool(settings: DatabaseSettings, url: SecretStr | None = None) -> asyncpg.Pool:
     """A pool that connects nothing yet: ``await pool`` starts it without the database.
 
     The service must start (and report NOT_SERVING) while the database is still down, so
@@ -66,7 +70,7 @@ def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
     """
     statement_timeout_ms = int(settings.statement_timeout_seconds * 1000)
     return asyncpg.create_pool(
-        asyncpg_dsn(settings.url.get_secret_value()),
+        asyncpg_dsn((url or settings.url).get_secret_value()),
         min_size=0,
         max_size=settings.pool_size,
         max_inactive_connection_lifetime=IDLE_CONNECTION_LIFETIME_SECONDS,
