@@ -160,8 +160,8 @@ def service_setting_names() -> set[str]:
     return names
 
 
-# Set by the chart itself (ports/listen addresses, the Secret) rather than through `config`.
-CHART_MANAGED = {"DB_URL", "GRPC_HOST", "GRPC_PORT", "METRICS_HOST", "METRICS_PORT"}
+# Set by the chart itself: the database URLs (from Secrets, `database`) and the listen addresses.
+CHART_MANAGED = {"DB_URL", "DB_READ_URL", "GRPC_HOST", "GRPC_PORT", "METRICS_HOST", "METRICS_PORT"}
 
 
 def test_chart_config_covers_exactly_the_services_settings() -> None:

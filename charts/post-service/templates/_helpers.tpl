@@ -37,6 +37,29 @@
 {{- if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}DB_URL{{ end }}
 {{- end }}
 
+{{/* DB_READ_URL's key in the database Secret; empty when there is no read URL. */}}
+{{- define "post-service.dbReadSecretKey" -}}
+{{- if .Values.database.existingSecret }}{{ .Values.database.existingSecretReadKey }}{{ else if .Values.database.readUrl }}DB_READ_URL{{ end }}
+{{- end }}
+
+{{/* "true" when the chart renders the database Secret (neither existingSecret nor credentials). */}}
+{{- define "post-service.chartSecret" -}}
+{{- if not (or .Values.database.existingSecret .Values.database.credentials.secret) }}true{{ end }}
+{{- end }}
+
+{{/* The Secret's data: DB_URL and, when set, DB_READ_URL. */}}
+{{- define "post-service.secretData" -}}
+DB_URL: {{ required (include "post-service.dbUrlRequired" .) .Values.database.url | b64enc | quote }}
+{{- with .Values.database.readUrl }}
+DB_READ_URL: {{ . | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/* A URL Kubernetes composes from the credentials Secret's keys (dependent env vars). */}}
+{{- define "post-service.credentialsUrl" -}}
+{{- printf "postgresql+asyncpg://$(DB_SECRET_USERNAME):$(DB_SECRET_PASSWORD)@%s:%d/$(DB_SECRET_DBNAME)" .host (int .port) }}
+{{- end }}
+
 {{/* Labels ------------------------------------------------------------------------------ */}}
 
 {{- define "post-service.selectorLabels" -}}
@@ -110,13 +133,16 @@ METRICS_PORT: {{ .Values.ports.metrics | quote }}
 {{- end }}
 
 {{- define "post-service.dbUrlRequired" -}}
-post-service: set database.url (postgresql+asyncpg://USER:PASSWORD@HOST:5432/post_db, e.g. --set-string database.url=...) or database.existingSecret (a Secret with a DB_URL key). The chart ships no default password.
+post-service: set database.url (postgresql+asyncpg://USER:PASSWORD@HOST:5432/post_db, e.g. --set-string database.url=...) or database.existingSecret (a Secret with a DB_URL key) or database.credentials (e.g. CloudNativePG's <cluster>-app Secret). The chart ships no default password.
 {{- end }}
 
 {{/* Render-time checks with clear messages (called from the Deployment template). */}}
 {{- define "post-service.validate" -}}
-{{- if and (not .Values.database.existingSecret) (not .Values.database.url) }}
+{{- if and (include "post-service.chartSecret" .) (not .Values.database.url) }}
 {{- fail (include "post-service.dbUrlRequired" .) }}
+{{- end }}
+{{- if and .Values.database.credentials.secret (not .Values.database.credentials.host) }}
+{{- fail "\n\npost-service: database.credentials.host is required with database.credentials.secret (e.g. <cluster>-rw)." }}
 {{- end }}
 {{- $grace := int .Values.config.SHUTDOWN_GRACE_SECONDS }}
 {{- $pause := int .Values.lifecycle.preStopPauseSeconds }}
@@ -176,11 +202,36 @@ seccompProfile:
 {{- end }}
 
 {{- define "post-service.env" -}}
+{{- $credentials := .root.Values.database.credentials }}
+{{- if $credentials.secret }}
+{{- range $name, $key := dict "DB_SECRET_USERNAME" $credentials.usernameKey "DB_SECRET_PASSWORD" $credentials.passwordKey "DB_SECRET_DBNAME" $credentials.dbnameKey }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $credentials.secret }}
+      key: {{ $key }}
+{{- end }}
+- name: DB_URL
+  value: {{ include "post-service.credentialsUrl" (dict "host" $credentials.host "port" $credentials.port) | quote }}
+{{- if and .reads $credentials.readHost }}
+- name: DB_READ_URL
+  value: {{ include "post-service.credentialsUrl" (dict "host" $credentials.readHost "port" $credentials.port) | quote }}
+{{- end }}
+{{- else }}
 - name: DB_URL
   valueFrom:
     secretKeyRef:
       name: {{ .secretName }}
       key: {{ include "post-service.dbSecretKey" .root }}
+{{- $readKey := include "post-service.dbReadSecretKey" .root }}
+{{- if and .reads $readKey }}
+- name: DB_READ_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ $readKey }}
+{{- end }}
+{{- end }}
 - name: K8S_POD_NAME
   valueFrom:
     fieldRef:
