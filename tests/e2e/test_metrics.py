@@ -99,7 +99,7 @@ LATENCY_BOUNDS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0
 AUTHOR, OTHER_USER = 613, 617  # user ids no label may carry
 SERVICE_LABELS = frozenset(
     {"grpc_type", "grpc_service", "grpc_method", "grpc_code", "state", "topic", "partition",
-     "version", "python_version", "le", "quantile", "worker"}
+     "version", "python_version", "le", "quantile", "worker", "reason"}
 )  # fmt: skip
 # prometheus_client's own collectors: python_gc_*{generation}, python_info{...}.
 CLIENT_LIBRARY_LABELS = frozenset(
@@ -605,6 +605,7 @@ def test_labels_are_bounded_and_never_carry_an_id(
         "state": {"in_use", "idle"},
         "topic": {topics.admin_delete, topics.user_deleted},
         "worker": {"db-health", "outbox-gauges", "outbox-relay", "deletion-consumer"},
+        "reason": {"unavailable", "lagging", "recovery_conflict"},
         "partition": {"0", "1", "2"},
         "python_version": {platform.python_version()},
         "le": set(LATENCY_BOUNDS),
