@@ -60,7 +60,7 @@ class Stack:
         return self.kafka.bootstrap_servers if self.kafka is not None else ""
 
 
-def stand_up(exits: ExitStack, with_kafka: bool, event_loop: str) -> Stack:
+def stand_up(exits: ExitStack, with_kafka: bool, event_loop: str, users: int = 1000) -> Stack:
     workdir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="post-bench-")))
     kafka = None
     if with_kafka:
@@ -68,7 +68,7 @@ def stand_up(exits: ExitStack, with_kafka: bool, event_loop: str) -> Stack:
         kafka = exits.enter_context(LocalKafka())
     log("starting PostgreSQL")
     postgres = exits.enter_context(LocalPostgres())
-    stand_in = _started(exits, _stand_in(workdir))
+    stand_in = _started(exits, _stand_in(workdir, users))
     env = service_env(
         postgres.url,
         USER_SERVICE_ADDR=stand_in.addr,
@@ -79,10 +79,10 @@ def stand_up(exits: ExitStack, with_kafka: bool, event_loop: str) -> Stack:
     return Stack(workdir, postgres, kafka, stand_in, env)
 
 
-def _stand_in(workdir: Path) -> GrpcProcess:
+def _stand_in(workdir: Path, users: int) -> GrpcProcess:
     port = free_port()
     command = ["taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "bench.user_stand_in",
-               "--port", str(port), "--users", "1000"]  # fmt: skip
+               "--port", str(port), "--users", str(users)]  # fmt: skip
     return GrpcProcess(command, port, os.environ, workdir / "user-stand-in.log")
 
 
