@@ -109,5 +109,7 @@ async def _explain(conn: asyncpg.Connection, name: str, sql: str, args: tuple[ob
     return Plan(name, sql, lines, seq, ms)
 
 
-def explain_all(dsn: str, posts: int, authors: int, stride: int) -> list[Plan]:
-    return asyncio.run(_explain_all(dsn, posts, authors, stride))
+def explain_all(
+    dsn: str, posts: int, authors: int, stride: int, generic: bool = False
+) -> list[Plan]:
+    return asyncio.run(_explain_all(dsn, posts, authors, stride, generic))

@@ -171,6 +171,7 @@ def measure_size(args: argparse.Namespace, stack: Stack, ghz: Path, posts: int) 
                             "server_cpu_ms": round(run.server_cpu_ms_per_request or 0, 3),
                             "db_cpu_ms": round(run.db_cpu_ms_per_request or 0, 3),
                             "server_core_other": run.server_core_other,
+                            "cores_busy": run.cpu_busy,
                             "gc": gc_pauses(gc_log, began, ended),
                         }
                     )
@@ -190,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     ghz = ensure_go_tool("ghz")
     sizes: list[dict[str, Any]] = []
     plans: list[dict[str, Any]] = []
+    generic_plans: list[dict[str, Any]] = []
     with contextlib.ExitStack() as exits:
         most_authors = max(args.sizes) // POSTS_PER_AUTHOR
         stack = stand_up(exits, args.kafka, "uvloop", users=most_authors)
@@ -207,6 +209,14 @@ def run(args: argparse.Namespace) -> int:
                     stack.postgres.dsn(), posts, posts // POSTS_PER_AUTHOR, AUTHOR_STRIDE
                 )
                 plans = [as_json(plan) for plan in found]
+                generic = explain_all(
+                    stack.postgres.dsn(),
+                    posts,
+                    posts // POSTS_PER_AUTHOR,
+                    AUTHOR_STRIDE,
+                    generic=True,
+                )
+                generic_plans = [as_json(plan) for plan in generic]
     data = {
         "schema": "scale-1",
         "date": at.isoformat(timespec="seconds"),
@@ -223,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "sizes": sizes,
         "plans": plans,
+        "generic_plans": generic_plans,
     }
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     path = out_dir / f"scale-{stamp}.json"

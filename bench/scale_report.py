@@ -22,6 +22,25 @@ def _best(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
+def _load_busy(row: dict[str, Any]) -> str:
+    busy = (row.get("cores_busy") or {}).get(str(row.get("load_cpu", 1)))
+    return "-" if busy is None else f"{busy:.0%}"
+
+
+def _scan_lines(plan: dict[str, Any]) -> str:
+    nodes = [
+        line.strip().removeprefix("->  ").split("  (cost=")[0]
+        for line in plan["lines"]
+        if "Scan" in line or "Cond:" in line
+    ]
+    return _cells(nodes or plan["lines"][:1])
+
+
+def _cells(lines: list[str]) -> str:
+    """Plan lines in one table cell: each a code span, pipes escaped, one per line."""
+    return "<br>".join("`" + line.replace("|", "\\|") + "`" for line in lines)
+
+
 def scale_markdown(data: dict[str, Any]) -> str:
     sizes = data["sizes"]
     small, large = sizes[0], sizes[-1]
@@ -70,9 +89,9 @@ def scale_markdown(data: dict[str, Any]) -> str:
         "GetByIdUserPost, every window (the median by req/s is in the table above), with the "
         "service's garbage-collector passes inside the window (bench/gc_probe.py):",
         "",
-        "| posts | window | req/s | p50 ms | p99 ms | slowest ms | GC passes gen0/1/2 | "
-        "GC total ms | longest GC ms | passes ≥ 5 ms (at s: gen, ms) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| posts | window | req/s | p50 ms | p99 ms | slowest ms | load CPU busy | "
+        "GC passes gen0/1/2 | GC total ms | longest GC ms | passes ≥ 5 ms (at s: gen, ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in sizes:
         for row in size["runs"]:
@@ -83,6 +102,7 @@ def scale_markdown(data: dict[str, Any]) -> str:
             lines.append(
                 f"| {size['posts']:,} | {row['attempt']} | {row['rps']:,.0f} | "
                 f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['slowest_ms']:.1f} | "
+                f"{_load_busy(row)} | "
                 f"{'/'.join(str(gc['passes'][g]) for g in ('0', '1', '2'))} | "
                 f"{gc['total_ms']} | {gc['max_ms']} | {long or '-'} |"
             )
@@ -93,18 +113,28 @@ def scale_markdown(data: dict[str, Any]) -> str:
             f"`EXPLAIN (ANALYZE, BUFFERS)` at {large['posts']:,} posts, every request-path "
             "statement as the service binds it (bench/plans.py; writes rolled back). Key lines:",
             "",
-            "| statement | sequential scans | execution ms | plan (key lines) |",
+            "| statement | sequential scans | execution ms | scans and conditions; top buffers |",
             "|---|---|---|---|",
         ]
         for plan in plans:
-            key = [
-                line.strip()
-                for line in plan["lines"]
-                if any(w in line for w in ("Scan", "Index Cond", "Limit", "Sort", "Recheck"))
-                or line.strip().startswith("Buffers")
-            ][:8]
-            body = "<br>".join(k.replace("|", "\\|") for k in key) or plan["lines"][0]
+            buffers = next((x.strip() for x in plan["lines"] if "Buffers:" in x), "")
+            body = _scan_lines(plan) + (f"<br>{_cells([buffers])}" if buffers else "")
             ms = "-" if plan["execution_ms"] is None else f"{plan['execution_ms']:.3f}"
             seq = ", ".join(plan["seq_scans"]) or "none"
-            lines.append(f"| {plan['name']} | {seq} | {ms} | `{body}` |")
+            lines.append(f"| {plan['name']} | {seq} | {ms} | {body} |")
+    generic = data.get("generic_plans") or []
+    if generic:
+        lines += [
+            "",
+            "The same statements' generic plans (`plan_cache_mode = force_generic_plan`, "
+            "`PREPARE` + `EXPLAIN (ANALYZE, BUFFERS) EXECUTE`): what a prepared statement in "
+            "asyncpg's cache may switch to after five executions.",
+            "",
+            "| statement | sequential scans | execution ms | scans and conditions |",
+            "|---|---|---|---|",
+        ]
+        for plan in generic:
+            ms = "-" if plan["execution_ms"] is None else f"{plan['execution_ms']:.3f}"
+            seq = ", ".join(plan["seq_scans"]) or "none"
+            lines.append(f"| {plan['name']} | {seq} | {ms} | {_scan_lines(plan)} |")
     return "\n".join(lines)
