@@ -79,23 +79,58 @@ def statements(posts: int, authors: int, stride: int) -> list[tuple[str, str, tu
     ]  # fmt: skip
 
 
-async def _explain_all(dsn: str, posts: int, authors: int, stride: int) -> list[Plan]:
+async def _explain_all(
+    dsn: str, posts: int, authors: int, stride: int, generic: bool
+) -> list[Plan]:
     conn = await asyncpg.connect(dsn)
     try:
-        return [await _explain(conn, *entry) for entry in statements(posts, authors, stride)]
+        return [
+            await _explain(conn, *entry, generic=generic)
+            for entry in statements(posts, authors, stride)
+        ]
     finally:
         await conn.close()
 
 
-async def _explain(conn: asyncpg.Connection, name: str, sql: str, args: tuple[object, ...]) -> Plan:
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        return f"'\\x{value.hex()}'"
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(_literal(item) for item in value) + "]"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+async def _explain(
+    conn: asyncpg.Connection,
+    name: str,
+    sql: str,
+    args: tuple[object, ...],
+    *,
+    generic: bool,
+) -> Plan:
+    """The plan for these values, or (``generic``) the generic plan a prepared statement
+    may switch to after five executions when it costs no more: what the service's asyncpg
+    statement cache runs from then on."""
     transaction = conn.transaction()
     await transaction.start()
     try:
-        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
+        if generic:
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            await conn.execute(f"PREPARE explained AS {sql}")
+            values = ", ".join(_literal(arg) for arg in args)
+            rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE explained({values})")
+        else:
+            rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
     except asyncpg.PostgresError as error:
         return Plan(name, sql, [f"error: {error}"], [], None)
     finally:
         await transaction.rollback()
+        if generic:
+            await conn.execute("DEALLOCATE ALL")
     lines = [row[0] for row in rows]
     seq = sorted({m.group(1) for line in lines if (m := re.search(r"Seq Scan on (\w+)", line))})
     ms = next(

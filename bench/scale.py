@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench.scale [--sizes 200000,5000000] [--duration 8] [--warmup 3]
                                     [--concurrency 16] [--repeats 3] [--kafka]
+                                    [--authors N] [--shared-buffers 6GB]
 
 For every size, on one throwaway PostgreSQL: the posts table is emptied and loaded with SQL
 (one ``INSERT ... SELECT`` over ``generate_series``, the secondary indexes dropped around it
 and rebuilt, then ``VACUUM (ANALYZE)``), every step timed. Each size has ``size / 100``
-authors with exactly 100 posts each, spread over the whole table, so a by-author listing
-returns a full 100-post page at every size; the requests name authors 1..1000 (the same set
-at every size, so the service's username cache behaves alike). A fresh ``post-service serve``
+authors with exactly 100 posts each (or ``--authors`` at every size), spread over the whole
+table, so a by-author listing returns a full 100-post page at every size; GetByIdUserPost and
+CreatePost name authors 1..1000 at every size (GetByIdPost's random posts have any author, so
+with one author per 100 posts the username cache misses more at 5M). A fresh ``post-service serve``
 (through bench/gc_probe.py, which times every collector pass) then takes the v1 reads and
 CreatePost, each for a warm-up and a measured ghz window; GetByIdUserPost ``--repeats``
 times, each window with the collector pauses that fell inside it. At the largest size every
@@ -79,9 +81,9 @@ def sized(scenario: Scenario, posts: int) -> Scenario:
     return scenario
 
 
-def load(stack: Stack, posts: int) -> dict[str, Any]:
+def load(stack: Stack, posts: int, authors: int) -> dict[str, Any]:
     """Empties posts and loads ``posts`` rows with SQL; the seconds of every step."""
-    data = DataSet(posts=posts, authors=posts // POSTS_PER_AUTHOR)
+    data = DataSet(posts=posts, authors=authors)
     definitions = stack.postgres.psql(
         "SELECT string_agg(indexdef, ';') FROM pg_indexes WHERE tablename = 'posts' "
         "AND indexname IN ('ix_posts_author_id_id', 'ix_posts_created_at', 'ix_posts_search')"
@@ -193,26 +195,33 @@ def run(args: argparse.Namespace) -> int:
     plans: list[dict[str, Any]] = []
     generic_plans: list[dict[str, Any]] = []
     with contextlib.ExitStack() as exits:
-        most_authors = max(args.sizes) // POSTS_PER_AUTHOR
+        most_authors = max(_authors(args, posts) for posts in args.sizes)
         stack = stand_up(exits, args.kafka, "uvloop", users=most_authors)
+        if args.shared_buffers:
+            # The throwaway server's 128MB holds 200k posts, not 5M: a deployment sizes it
+            # to its working set. Restarted by the harness, so it stays on the load CPU.
+            stack.postgres.psql(f"ALTER SYSTEM SET shared_buffers = '{args.shared_buffers}'")
+            stack.postgres.stop()
+            stack.postgres.start()
         migrate = run_cli("migrate", env=stack.env, timeout=180)
         if migrate.returncode != 0:
             raise RuntimeError(f"post-service migrate failed:\n{migrate.stderr[-3000:]}")
         found_versions = versions(stack, TOOLS["ghz"].version)
+        stack_shared_buffers = stack.postgres.psql("SHOW shared_buffers")
         for posts in args.sizes:
-            figures = load(stack, posts)
+            figures = load(stack, posts, _authors(args, posts))
             figures |= measure_size(args, stack, ghz, posts)
             sizes.append(figures)
             if posts == max(args.sizes) and args.explain:
                 log(f"{posts:,} posts: EXPLAIN (ANALYZE, BUFFERS) of the request path")
                 found = explain_all(
-                    stack.postgres.dsn(), posts, posts // POSTS_PER_AUTHOR, AUTHOR_STRIDE
+                    stack.postgres.dsn(), posts, _authors(args, posts), AUTHOR_STRIDE
                 )
                 plans = [as_json(plan) for plan in found]
                 generic = explain_all(
                     stack.postgres.dsn(),
                     posts,
-                    posts // POSTS_PER_AUTHOR,
+                    _authors(args, posts),
                     AUTHOR_STRIDE,
                     generic=True,
                 )
@@ -230,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
             "repeats_of_GetByIdUserPost": args.repeats,
             "kafka": args.kafka,
             "queried_authors": QUERIED_AUTHORS,
+            "authors": args.authors or "one per 100 posts",
+            "shared_buffers": stack_shared_buffers,
         },
         "sizes": sizes,
         "plans": plans,
@@ -246,6 +257,11 @@ def run(args: argparse.Namespace) -> int:
         log(f"updated {shown(DOC)} and {shown(DOC_JSON)}")
     sys.stdout.write(markdown + "\n")
     return 0
+
+
+def _authors(args: argparse.Namespace, posts: int) -> int:
+    """``--authors``, or one author per 100 posts."""
+    return int(args.authors or posts // POSTS_PER_AUTHOR)
 
 
 def _sizes(text: str) -> list[int]:
@@ -275,7 +291,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", type=select_scenarios, default=select_scenarios(SCENARIOS))
     parser.add_argument("--repeats", type=int, default=3, help="GetByIdUserPost windows (3)")
     parser.add_argument("--kafka", action="store_true", help="also start Kafka (off: no relay)")
+    parser.add_argument(
+        "--authors",
+        type=int,
+        default=0,
+        help="authors at every size (default: one per 100 posts); at least 1000",
+    )
     parser.add_argument("--no-explain", dest="explain", action="store_false")
+    parser.add_argument(
+        "--shared-buffers", default="", help="PostgreSQL's shared_buffers (the server's: 128MB)"
+    )
     parser.add_argument("--output-dir", default="bench-results")
     parser.add_argument("--no-docs", dest="docs", action="store_false")
     return parser.parse_args(argv)

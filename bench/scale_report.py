@@ -50,7 +50,8 @@ def scale_markdown(data: dict[str, Any]) -> str:
         f"{','.join(map(str, settings['concurrency']))}, warm-up {settings['warmup']:g} s, "
         f"measured {settings['duration']:g} s per window (short windows, to fit a session; "
         "figures within ±10% between runs are noise). Kafka "
-        f"{'on' if settings['kafka'] else 'off (the outbox fills, nothing relays it)'}.",
+        f"{'on' if settings['kafka'] else 'off (the outbox fills, nothing relays it)'}. "
+        f"PostgreSQL shared_buffers {settings.get('shared_buffers', '128MB')}.",
         "",
         "| posts | authors | posts/author | queried authors with a full page | load s | "
         "steps (s) | table + indexes |",
