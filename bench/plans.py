@@ -9,6 +9,7 @@ tables a plan reads whole; for the request path it must stay empty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ def statements(posts: int, authors: int, stride: int) -> list[tuple[str, str, tu
 async def _explain_all(
     dsn: str, posts: int, authors: int, stride: int, generic: bool
 ) -> list[Plan]:
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)
     try:
         return [
             await _explain(conn, *entry, generic=generic)
@@ -130,7 +131,8 @@ async def _explain(
     finally:
         await transaction.rollback()
         if generic:
-            await conn.execute("DEALLOCATE ALL")
+            with contextlib.suppress(asyncpg.PostgresError):  # PREPARE outlives the rollback
+                await conn.execute("DEALLOCATE explained")
     lines = [row[0] for row in rows]
     seq = sorted({m.group(1) for line in lines if (m := re.search(r"Seq Scan on (\w+)", line))})
     ms = next(

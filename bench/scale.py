@@ -81,7 +81,7 @@ def sized(scenario: Scenario, posts: int) -> Scenario:
     return scenario
 
 
-def load(stack: Stack, posts: int, authors: int) -> dict[str, Any]:
+def load(stack: Stack, posts: int, authors: int, prewarm: bool) -> dict[str, Any]:
     """Empties posts and loads ``posts`` rows with SQL; the seconds of every step."""
     data = DataSet(posts=posts, authors=authors)
     definitions = stack.postgres.psql(
@@ -104,6 +104,12 @@ def load(stack: Stack, posts: int, authors: int) -> dict[str, Any]:
         timed(f"create {name}", f"SET maintenance_work_mem = '1GB'; {definition}")
     stack.postgres.psql("CHECKPOINT")
     timed("vacuum (analyze)", "VACUUM (ANALYZE) posts")
+    if prewarm:  # bulk writes bypass shared_buffers: start the windows from a warm cache
+        timed(
+            "pg_prewarm",
+            "CREATE EXTENSION IF NOT EXISTS pg_prewarm; SELECT pg_prewarm('posts'), "
+            "pg_prewarm('pk_posts'), pg_prewarm('ix_posts_author_id_id')",
+        )
     size = stack.postgres.psql("SELECT pg_size_pretty(pg_total_relation_size('posts'))")
     full = stack.postgres.psql(
         "SELECT count(*) FROM (SELECT author_id FROM posts WHERE author_id <= "  # noqa: S608
@@ -209,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         found_versions = versions(stack, TOOLS["ghz"].version)
         stack_shared_buffers = stack.postgres.psql("SHOW shared_buffers")
         for posts in args.sizes:
-            figures = load(stack, posts, _authors(args, posts))
+            figures = load(stack, posts, _authors(args, posts), bool(args.shared_buffers))
             figures |= measure_size(args, stack, ghz, posts)
             sizes.append(figures)
             if posts == max(args.sizes) and args.explain:
