@@ -15,16 +15,14 @@ import contextlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from devenv.kafka import LocalKafka, service_topics
+from devenv.post_service_process import POST_SERVICE
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service.config import KafkaSettings
-
-POST_SERVICE = str(Path(sys.executable).parent / "post-service")
 
 
 def main() -> int:
