@@ -88,6 +88,14 @@ def release(deps: Kube, figures: Figures) -> Iterator[Kube]:
     kube.helm_run("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
 
 
+def upgrade(release: Kube, *sets: str) -> None:
+    """`helm upgrade --wait` of the release with the test values and ``sets``."""
+    release.helm_run(
+        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--wait", "--timeout", "5m",
+        *helm_values(release, *sets),
+    )  # fmt: skip
+
+
 def test_dependencies_run_from_the_dev_manifests_with_local_images(deps: Kube) -> None:
     for name, image in (
         ("postgres", "post-service-dev-postgres"),
@@ -232,17 +240,7 @@ def test_rollout_and_scaling_lose_no_call_and_new_replicas_get_traffic(
 
     phases = [("calling", time.time())]  # wall-clock marks, to place any failure
     # A rolling upgrade (a changed pod template), while the client calls.
-    release.helm_run(
-        "upgrade",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--wait",
-        "--timeout",
-        "5m",
-        *helm_values(release, "--set", "podAnnotations.rollout=second"),
-    )
+    upgrade(release, "--set", "podAnnotations.rollout=second")
     # 2 -> 1 -> 3 -> 1, while the client calls.
     phases.append(("upgraded; scaling to 1", time.time()))
     scale(release, 1)
@@ -307,19 +305,7 @@ def scale(kube: Kube, replicas: int) -> None:
 
 
 def test_hpa_scales_up_under_cpu_load_and_back_down(release: Kube, figures: Figures) -> None:
-    release.helm_run(
-        "upgrade",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--wait",
-        "--timeout",
-        "5m",
-        *helm_values(
-            release, "--set", "autoscaling.enabled=true", "--set", "podAnnotations.rollout=second"
-        ),
-    )
+    upgrade(release, "--set", "autoscaling.enabled=true", "--set", "podAnnotations.rollout=second")
 
     def replicas() -> int:
         return int(release.json("get", "deployment", RELEASE, "-n", NAMESPACE)["spec"]["replicas"])
@@ -357,17 +343,7 @@ def test_hpa_scales_up_under_cpu_load_and_back_down(release: Kube, figures: Figu
     stopped = time.monotonic()
     eventually("the scale-down after the load", lambda: replicas() == 1, 300)
     figures["hpa_scale_down_seconds"] = round(time.monotonic() - stopped, 1)
-    release.helm_run(
-        "upgrade",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--wait",
-        "--timeout",
-        "5m",
-        *helm_values(release, "--set", "podAnnotations.rollout=second"),
-    )
+    upgrade(release, "--set", "podAnnotations.rollout=second")
     scale(release, 2)
 
 
