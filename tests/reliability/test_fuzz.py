@@ -30,6 +30,7 @@ from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import CLIENT_FAULT_CODES, raw_unary, timed_call
+from tests.support.reflection import V1_METHODS
 
 pytestmark = pytest.mark.e2e
 
@@ -118,14 +119,7 @@ def _rpcs(known_ids: list[int]) -> list[Rpc]:
     ]
 
 
-RPC_NAMES = [
-    "CreatePost",
-    "DeletePost",
-    "GetGroupPost",
-    "GetByIdPost",
-    "GetByIdUserPost",
-    "PutPost",
-]
+RPC_NAMES = sorted(V1_METHODS)
 
 INVALID_UTF8 = [
     b"\xff", b"\xfe\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82", b"a\x80b", b"\xf4\x90\x80\x80",
