@@ -102,8 +102,21 @@ class Run:
     half_load: HalfLoad | None = field(default=None, metadata=OPTIONAL)
 
 
+class _Checked:
+    """A result row that passes when every one of its ``checks`` holds."""
+
+    checks: dict[str, bool]
+
+    @property
+    def passed(self) -> bool:
+        return all(self.checks.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**_fields(self), "pass": self.passed}
+
+
 @dataclass(frozen=True)
-class CeilingRow:
+class CeilingRow(_Checked):
     """A post.Post scenario of the service against the ceiling at the same concurrency."""
 
     run: Run = field(metadata=FLAT)
@@ -113,16 +126,9 @@ class CeilingRow:
     target_ratio: float
     checks: dict[str, bool]
 
-    @property
-    def passed(self) -> bool:
-        return all(self.checks.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**_fields(self), "pass": self.passed}
-
 
 @dataclass(frozen=True)
-class V2Row:
+class V2Row(_Checked):
     """A post.v2 scenario, next to its v1 counterpart from the same run and concurrency."""
 
     run: Run = field(metadata=FLAT)
@@ -132,13 +138,6 @@ class V2Row:
     baseline_run: Run | None
     ratio: float | None
     checks: dict[str, bool]
-
-    @property
-    def passed(self) -> bool:
-        return all(self.checks.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**_fields(self), "pass": self.passed}
 
 
 Row = CeilingRow | V2Row
