@@ -8,12 +8,12 @@ SearchPosts) as far as the replica has replayed. See adapters/postgres/replica.p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Sequence
 
 import asyncpg
 
 from post_service.adapters.postgres.replica import ReadReplica
+from post_service.adapters.postgres.scopes import ReplicaRouted
 from post_service.adapters.postgres.store import PostgresPostQueries, PostgresPostStore
 from post_service.adapters.postgres.store_v2 import PostgresPostQueriesV2, PostgresPostStoreV2
 from post_service.domain.listing import PostFilter, SearchFilter
@@ -22,30 +22,15 @@ from post_service.domain.posts import Post, PostSummary
 from post_service.domain.versions import Revision, VersionedPost
 
 
-class ReplicaPostStore:
+class ReplicaPostStore(ReplicaRouted["ReplicaPostReader", PostgresPostQueries]):
     def __init__(self, store: PostgresPostStore, replica: ReadReplica) -> None:
-        self._store = store
-        self._replica = replica
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[ReplicaPostReader]:
-        yield ReplicaPostReader(self._replica)
-
-    def transaction(self) -> AbstractAsyncContextManager[PostgresPostQueries]:
-        return self._store.transaction()
+        super().__init__(store, ReplicaPostReader(replica))
 
 
-class ReplicaPostStoreV2:
+class ReplicaPostStoreV2(ReplicaRouted["ReplicaPostReaderV2", PostgresPostQueriesV2]):
     def __init__(self, store: PostgresPostStoreV2, replica: ReadReplica) -> None:
+        super().__init__(store, ReplicaPostReaderV2(replica))
         self._store = store
-        self._replica = replica
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[ReplicaPostReaderV2]:
-        yield ReplicaPostReaderV2(self._replica)
-
-    def transaction(self) -> AbstractAsyncContextManager[PostgresPostQueriesV2]:
-        return self._store.transaction()
 
     async def page_token_key(self) -> bytes:
         return await self._store.page_token_key()  # read once per process: the primary's

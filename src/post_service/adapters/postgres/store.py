@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from post_service.adapters.postgres.pool import Database
+from post_service.adapters.postgres.scopes import PooledQueries
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
 from post_service.domain.posts import Post, PostContent, PostSummary
@@ -78,23 +78,11 @@ RECORD_EVENT = (
 TraceContextSource = Callable[[], Mapping[str, str]]
 
 
-class PostgresPostStore:
-    """Hands out a reader (autocommit) or a transaction; one instance per process."""
+class PostgresPostStore(PooledQueries["PostgresPostQueries"]):
+    """v1's queries, for reading or in a transaction; one instance per process."""
 
     def __init__(self, db: Database, trace_context: TraceContextSource = lambda: {}) -> None:
-        self._db = db
-        self._trace_context = trace_context
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PostgresPostQueries]:
-        # Reads need no transaction: autocommit saves the BEGIN/COMMIT round trips.
-        async with self._db.connection() as conn:
-            yield PostgresPostQueries(conn, self._trace_context)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresPostQueries]:
-        async with self._db.connection() as conn, conn.transaction():
-            yield PostgresPostQueries(conn, self._trace_context)
+        super().__init__(db, lambda conn: PostgresPostQueries(conn, trace_context))
 
 
 class PostgresPostQueries:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from post_service.adapters.postgres.pool import Database
+from post_service.adapters.postgres.scopes import PooledQueries
 from post_service.adapters.postgres.store import PostgresPostQueries, TraceContextSource
 from post_service.domain.errors import DependencyUnavailable
 from post_service.domain.listing import PostFilter, SearchFilter
@@ -118,22 +118,11 @@ def search_sql(author: bool, after: bool) -> str:
     )
 
 
-class PostgresPostStoreV2:
-    """Hands out v2 readers and transactions; one instance per process."""
+class PostgresPostStoreV2(PooledQueries["PostgresPostQueriesV2"]):
+    """v2's queries, for reading or in a transaction; one instance per process."""
 
     def __init__(self, db: Database, trace_context: TraceContextSource = lambda: {}) -> None:
-        self._db = db
-        self._trace_context = trace_context
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PostgresPostQueriesV2]:
-        async with self._db.connection() as conn:
-            yield PostgresPostQueriesV2(conn, self._trace_context)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresPostQueriesV2]:
-        async with self._db.connection() as conn, conn.transaction():
-            yield PostgresPostQueriesV2(conn, self._trace_context)
+        super().__init__(db, lambda conn: PostgresPostQueriesV2(conn, trace_context))
 
     async def page_token_key(self) -> bytes:
         async with self._db.connection() as conn:
