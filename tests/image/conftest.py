@@ -18,7 +18,6 @@ from devenv.images import build_service_image, build_stub_image, ensure_base_ima
 from devenv.post_service_process import service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
-from post_service._generated.post.post_pb2_grpc import PostStub
 
 from .containers import ServiceContainer, run_once
 
@@ -94,13 +93,12 @@ def service(
 
 @pytest.fixture(scope="session")
 def channel(service: ServiceContainer) -> Iterator[grpc.Channel]:
+    """The container's channel. Redefined here, not inherited from tests/conftest.py: pytest
+    keeps one value a session for a session-scoped fixture, so when e2e and image tests run
+    in one session the inherited ``channel`` would still reach the e2e tier's process. (The
+    function-scoped ``posts`` is inherited: it is made again for every test, on this one.)"""
     with grpc.insecure_channel(service.addr) as opened:
         yield opened
-
-
-@pytest.fixture
-def posts(channel: grpc.Channel) -> PostStub:
-    return PostStub(channel)
 
 
 @pytest.fixture
