@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.apt import apt_install
+from devenv.lifecycle import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".cache" / "docker"
@@ -172,14 +173,7 @@ def _start_dockerd(dockerd: Path, docker: Docker) -> None:
 
 def _stop_dockerd(process: subprocess.Popen[bytes]) -> None:
     """Stop the dockerd this process started (containers it still runs get stopped too)."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process, STOP_TIMEOUT_SECONDS)
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from typing import IO, Self
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devenv.lifecycle import LocalServer
+from devenv.lifecycle import LocalServer, kill_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -89,9 +89,8 @@ class GrpcProcess(LocalServer):
 
     def stop(self) -> None:
         """Kills the process if it still runs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        if self.process is not None:
+            kill_process(self.process)
         if self._log is not None:
             self._log.close()
 

@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from devenv.lifecycle import LocalServer, free_port
+from devenv.lifecycle import LocalServer, free_port, kill_process, stop_process
 from post_service.config import KafkaSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,12 +299,6 @@ def run_blocking(work: Coroutine[Any, Any, T]) -> T:
         return worker.submit(asyncio.run, work).result()
 
 
-def _kill_quietly(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
 class LocalKafka(LocalServer):
     """One KRaft broker+controller JVM on 127.0.0.1, with its files in a temporary directory.
 
@@ -482,7 +476,7 @@ class LocalKafka(LocalServer):
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 cwd=self.dir, env=self._env(), start_new_session=True,
             )  # fmt: skip
-        self._finalizer = weakref.finalize(self, _kill_quietly, self._process)
+        self._finalizer = weakref.finalize(self, kill_process, self._process)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -525,15 +519,8 @@ class LocalKafka(LocalServer):
         process = self._process
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            else:
-                self._publish_cds_archive()
+        if stop_process(process, timeout):
+            self._publish_cds_archive()
         self._forget_process()
 
     def kill(self) -> None:
@@ -541,7 +528,7 @@ class LocalKafka(LocalServer):
         process = self._process
         if process is None:
             return
-        _kill_quietly(process)
+        kill_process(process)
         self._forget_process()
 
     def _publish_cds_archive(self) -> None:

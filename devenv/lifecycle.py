@@ -1,14 +1,19 @@
-"""What every throwaway local server of the devenv shares: a free port, and `with` that cleans up.
+"""What every throwaway local server of the devenv shares: a free port, `with` that cleans up,
+and one way to stop a helper process.
 
 ``with LocalPostgres() as db:`` starts the server and always closes it (stopping it and
 removing its files), also when the block fails. Subclasses say how to ``start`` and ``close``.
+
+``stop_process`` asks a child process to exit (SIGTERM) and kills it (SIGKILL) if it takes too
+long; ``kill_process`` kills it at once.
 """
 
 from __future__ import annotations
 
 import socket
+import subprocess
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 
 def free_port() -> int:
@@ -16,6 +21,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float) -> bool:
+    """Send SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; returns once it has exited.
+
+    True when the process shut down on the SIGTERM in time (a clean stop), False when it had
+    already exited before the call or had to be killed.
+    """
+    if process.poll() is not None:
+        return False
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_process(process)
+        return False
+    return True
+
+
+def kill_process(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL the process if it still runs, and reap it."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 class LocalServer:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from devenv.apt import apt_install
-from devenv.lifecycle import LocalServer, free_port
+from devenv.lifecycle import LocalServer, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "prometheus"
@@ -214,14 +214,8 @@ class LocalPrometheus(LocalServer):
 
     def _terminate(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process(process, timeout=10)
 
     def stop(self) -> None:
         """Stop the server and remove its directory (config, data, log)."""
