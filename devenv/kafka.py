@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from devenv.lifecycle import LocalServer, free_port, kill_process, stop_process
+from devenv.lifecycle import LocalServer, free_port, kill_process, removed_on_failure, stop_process
 from post_service.config import KafkaSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -338,14 +338,11 @@ class LocalKafka(LocalServer):
         self.logs = self.dir / "logs"
         self.config = self.dir / "server.properties"
         self.log4j_config = self.dir / "log4j2.properties"
-        try:
+        with removed_on_failure(self.dir):
             self.logs.mkdir()
             self.log4j_config.write_text(LOG4J2_PROPERTIES)
             properties = self._properties(extra_properties)
             self.config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
-        except BaseException:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise
 
     @property
     def bootstrap_servers(self) -> str:

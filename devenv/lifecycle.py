@@ -1,17 +1,22 @@
 """What every throwaway local server of the devenv shares: a free port, `with` that cleans up,
-and one way to stop a helper process.
+and one way to stop a helper process and to drop a half-made directory.
 
 ``with LocalPostgres() as db:`` starts the server and always closes it (stopping it and
 removing its files), also when the block fails. Subclasses say how to ``start`` and ``close``.
 
 ``stop_process`` asks a child process to exit (SIGTERM) and kills it (SIGKILL) if it takes too
-long; ``kill_process`` kills it at once.
+long; ``kill_process`` kills it at once. ``removed_on_failure(directory)`` wraps the setup that
+fills a fresh temporary directory, so a failed setup leaves no directory behind.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -45,6 +50,16 @@ def kill_process(process: subprocess.Popen[Any]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def removed_on_failure(directory: Path) -> Iterator[None]:
+    """Remove ``directory`` (and all in it) if the block raises, then let the error through."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 class LocalServer:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from devenv.apt import apt_install
-from devenv.lifecycle import LocalServer, free_port
+from devenv.lifecycle import LocalServer, free_port, removed_on_failure
 
 USER = "post"
 PASSWORD = "local-dev-password"  # noqa: S105 - a throwaway loopback-only cluster
@@ -72,14 +72,11 @@ class LocalPostgres(LocalServer):
         if self._as_postgres:
             shutil.chown(self.dir, "postgres", "postgres")
         self._primary_conninfo = ""
-        try:
+        with removed_on_failure(self.dir):
             if standby_of is None:
                 self._initdb()
             else:
                 self._base_backup(standby_of)
-        except BaseException:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise
 
     @property
     def url(self) -> str:
