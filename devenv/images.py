@@ -174,25 +174,26 @@ def build_service_image(
     docker: Docker | None = None, base: str | None = None, builder: str = "legacy"
 ) -> str:
     """The post-service image (root Dockerfile) on ``base`` (default: ensure_base_image())."""
-    docker = docker or ensure_docker()
-    base = base or ensure_base_image(docker)
-    return build_image(
-        SERVICE_DOCKERFILE,
-        SERVICE_REPOSITORY,
-        {"PYTHON_IMAGE": base},
-        docker=docker,
-        builder=builder,
-    )
+    return _build_on_python_base(SERVICE_DOCKERFILE, SERVICE_REPOSITORY, docker, base, builder)
 
 
 def build_stub_image(
     docker: Docker | None = None, base: str | None = None, builder: str = "legacy"
 ) -> str:
-    """The dev User-service stub image (deploy/dev/user-service-stub/Dockerfile)."""
+    """The dev User-service stub image (deploy/dev/user-service-stub/Dockerfile), on ``base``
+    like the service."""
+    return _build_on_python_base(STUB_DOCKERFILE, STUB_REPOSITORY, docker, base, builder)
+
+
+def _build_on_python_base(
+    dockerfile: Path, repository: str, docker: Docker | None, base: str | None, builder: str
+) -> str:
+    """build_image with the ``PYTHON_IMAGE`` build argument set to ``base`` (default:
+    ensure_base_image())."""
     docker = docker or ensure_docker()
     base = base or ensure_base_image(docker)
     return build_image(
-        STUB_DOCKERFILE, STUB_REPOSITORY, {"PYTHON_IMAGE": base}, docker=docker, builder=builder
+        dockerfile, repository, {"PYTHON_IMAGE": base}, docker=docker, builder=builder
     )
 
 
