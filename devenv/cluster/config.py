@@ -9,7 +9,6 @@ anything off the machine; CoreDNS answers the cluster's names and nothing else.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 NODE_NAME = "post-service-node"
@@ -31,35 +30,17 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 API_URL = f"https://{NODE_IP}:{API_PORT}"
 
 
-@dataclass(frozen=True)
 class Layout:
     """Where one cluster keeps its files (everything under ``root``)."""
 
-    root: Path
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def conf(self) -> Path:
-        return self.root / "conf"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def pids(self) -> Path:
-        return self.root / "pids"
-
-    @property
-    def containerd_socket(self) -> Path:
-        return self.root / "containerd.sock"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pki = root / "pki"
+        self.conf = root / "conf"
+        self.data = root / "data"
+        self.logs = root / "logs"
+        self.pids = root / "pids"
+        self.containerd_socket = root / "containerd.sock"
 
     def kubeconfig(self, identity: str) -> Path:
         return self.conf / f"{identity}.kubeconfig"
