@@ -52,7 +52,7 @@ from post_service.service.posts import PostRules, PostService
 from post_service.service.posts_v2 import PostServiceV2
 from post_service.service.usernames import UsernameResolver
 from post_service.telemetry.collectors import watch_outbox, watch_pool
-from post_service.telemetry.grpc_metrics import ClientMetricsInterceptor, current_method
+from post_service.telemetry.grpc_metrics import ClientMetricsInterceptor
 from post_service.telemetry.http import MetricsServer
 from post_service.telemetry.metrics import Metrics
 from post_service.telemetry.tracing import current_trace_context, tracer_provider_from_environment
@@ -158,7 +158,6 @@ def build_app(
         adapters.users,
         cache_ttl_seconds=settings.user_service.cache_ttl_seconds,
         cache_size=settings.user_service.cache_size,
-        on_degraded=lambda: metrics.degraded_responses.labels(*current_method.get()).inc(),
     )
     rules = PostRules(
         page_limits=PageLimits(settings.posts.default_page_size, settings.posts.max_page_size),

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from post_service.domain.errors import DependencyUnavailable
 from post_service.domain.events import PostEvent
 from post_service.domain.paging import Page
 from post_service.domain.posts import Post, PostContent, PostSummary
@@ -125,14 +126,34 @@ class FakePosts:
 
 
 class FakeUserDirectory:
-    """User-service knowing every id as ``user-<id>``."""
+    """User-service: knows ``names``, or without them every id as ``user-<id>``; records
+    what it was asked, and raises ``DependencyUnavailable`` while ``down``."""
+
+    def __init__(self, names: dict[int, str] | None = None) -> None:
+        self.names = names if names is not None else {}
+        self.knows_everyone = names is None
+        self.down = False
+        self.requests: list[list[int]] = []
+        self.name_requests: list[str] = []
 
     async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]:
-        return {user_id: f"user-{user_id}" for user_id in user_ids}
+        self.requests.append(sorted(user_ids))
+        self._answer_or_fail()
+        if self.knows_everyone:
+            return {user_id: f"user-{user_id}" for user_id in user_ids}
+        return {i: self.names[i] for i in user_ids if i in self.names}
 
     async def user_id(self, username: str) -> int | None:
-        prefix, _, number = username.partition("-")
-        return int(number) if prefix == "user" and number.isdigit() else None
+        self.name_requests.append(username)
+        self._answer_or_fail()
+        if self.knows_everyone:
+            prefix, _, number = username.partition("-")
+            return int(number) if prefix == "user" and number.isdigit() else None
+        return next((i for i, name in self.names.items() if name == username), None)
+
+    def _answer_or_fail(self) -> None:
+        if self.down:
+            raise DependencyUnavailable("user-service")
 
 
 class FakeOutbox:

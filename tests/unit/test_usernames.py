@@ -1,31 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import asyncio
 
 import pytest
 
 from post_service.domain.errors import DependencyUnavailable
+from post_service.service.degradation import DegradationWatch
 from post_service.service.usernames import UsernameResolver
-
-
-class FakeUserDirectory:
-    def __init__(self, names: dict[int, str]) -> None:
-        self.names = names
-        self.down = False
-        self.requests: list[list[int]] = []
-        self.name_requests: list[str] = []
-
-    async def usernames(self, user_ids: Collection[int]) -> Mapping[int, str]:
-        self.requests.append(sorted(user_ids))
-        if self.down:
-            raise DependencyUnavailable("user-service")
-        return {i: self.names[i] for i in user_ids if i in self.names}
-
-    async def user_id(self, username: str) -> int | None:
-        self.name_requests.append(username)
-        if self.down:
-            raise DependencyUnavailable("user-service")
-        return next((i for i, name in self.names.items() if name == username), None)
+from tests.unit.fakes import FakeUserDirectory
 
 
 def resolver(directory: FakeUserDirectory, ttl: float = 60, size: int = 100) -> UsernameResolver:
@@ -72,15 +54,28 @@ async def test_zero_ttl_disables_the_cache() -> None:
     assert len(directory.requests) == 2
 
 
-async def test_user_service_down_degrades_to_empty_names_and_reports_it() -> None:
+async def test_user_service_down_degrades_to_empty_names_and_marks_the_response() -> None:
     directory = FakeUserDirectory({1: "ann", 2: "bob"})
-    degraded: list[bool] = []
-    names = UsernameResolver(directory, 60, 100, on_degraded=lambda: degraded.append(True))
-    await names.username(1)
+    names = resolver(directory)
+    with DegradationWatch() as whole:
+        await names.username(1)
+    assert not whole.degraded
     directory.down = True
-    assert await names.usernames([1, 2]) == {1: "ann"}  # the cached name still helps
-    assert await names.username(2) == ""
-    assert degraded == [True, True]
+    with DegradationWatch() as cached:
+        assert await names.usernames([1, 2]) == {1: "ann"}  # the cached name still helps
+    assert cached.degraded
+    with DegradationWatch() as empty:
+        assert await names.username(2) == ""
+    assert empty.degraded
+
+
+async def test_a_mark_reaches_the_watch_from_a_task_the_request_started() -> None:
+    directory = FakeUserDirectory({1: "ann"})
+    directory.down = True
+    names = resolver(directory)
+    with DegradationWatch() as watch:
+        await asyncio.create_task(names.usernames([1]))
+    assert watch.degraded
 
 
 async def test_a_username_is_resolved_to_its_id_once_then_from_the_cache() -> None:

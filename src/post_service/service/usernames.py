@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 
 from cachetools import TTLCache
 
 from post_service.domain.errors import DependencyUnavailable
+from post_service.service.degradation import mark_degraded
 from post_service.service.ports import UserDirectory
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,8 @@ class UsernameResolver:
     """Usernames for a set of author ids, degrading to "" when User-service cannot answer.
 
     A forum page must still render when User-service is down, so a failed lookup is
-    not an error: the names it could not find come back empty, and ``on_degraded``
-    is told once per affected response.
+    not an error: the names it could not find come back empty, and the response is
+    marked degraded (``service/degradation.py``), which the metrics count.
 
     Usernames are also resolved the other way (a user's page lists posts by username),
     from the same answers: a name is cached as long as the id it belongs to, so a renamed
@@ -30,10 +31,8 @@ class UsernameResolver:
         directory: UserDirectory,
         cache_ttl_seconds: float,
         cache_size: int,
-        on_degraded: Callable[[], None] = lambda: None,
     ) -> None:
         self._directory = directory
-        self._on_degraded = on_degraded
         caching = cache_size > 0 and cache_ttl_seconds > 0
         self._cache: TTLCache[int, str] | None = (
             TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds) if caching else None
@@ -50,7 +49,7 @@ class UsernameResolver:
             fetched = await self._directory.usernames(missing)
         except DependencyUnavailable:
             log.warning("user-service unavailable, answering with empty usernames")
-            self._on_degraded()
+            mark_degraded()
             return known
         self._remember(fetched)
         return {**known, **fetched}

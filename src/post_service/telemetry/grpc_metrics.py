@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,12 +33,6 @@ CODE_NAMES: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.DATA_LOSS: "DataLoss",
     grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
 }
-
-# The service and method of the RPC being handled, for metrics recorded deeper down (degraded
-# usernames): post.Post and post.v2.PostService both have a CreatePost.
-current_method: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
-    "current_method", default=("", "")
-)
 
 
 def split_method(full_method: str) -> tuple[str, str]:

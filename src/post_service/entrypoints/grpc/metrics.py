@@ -1,4 +1,5 @@
-"""gRPC RED metrics of the server: started, handled and latency per method and code."""
+"""gRPC RED metrics of the server: started, handled and latency per method and code, and
+the responses that went out degraded (service/degradation.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import grpc
 
 from post_service.entrypoints.grpc.interceptor import UnaryWrappingInterceptor
-from post_service.telemetry.grpc_metrics import CODE_NAMES, UNARY, current_method, split_method
+from post_service.service.degradation import DegradationWatch
+from post_service.telemetry.grpc_metrics import CODE_NAMES, UNARY, split_method
 from post_service.telemetry.metrics import Metrics
 
 
@@ -39,19 +41,23 @@ class ServerMetricsInterceptor(UnaryWrappingInterceptor):
         # Looked up once: labels() costs a lock and a dict lookup on every call.
         handled_ok = handled.labels(*labels, "OK")
         handling_ok = handling.labels(*labels, "OK")
+        degraded = self._metrics.degraded_responses.labels(service, method)
 
         async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started.inc()
-            current_method.set((service, method))
             begin = time.perf_counter()
-            try:
-                response = await behavior(request, context)
-            except BaseException:
-                status = context.code()
-                code = CODE_NAMES.get(status, "Unknown") if status is not None else "Unknown"
-                handled.labels(*labels, code).inc()
-                handling.labels(*labels, code).observe(time.perf_counter() - begin)
-                raise
+            with DegradationWatch() as watch:
+                try:
+                    response = await behavior(request, context)
+                except BaseException:
+                    status = context.code()
+                    code = CODE_NAMES.get(status, "Unknown") if status is not None else "Unknown"
+                    handled.labels(*labels, code).inc()
+                    handling.labels(*labels, code).observe(time.perf_counter() - begin)
+                    raise
+                finally:
+                    if watch.degraded:
+                        degraded.inc()
             handled_ok.inc()
             handling_ok.observe(time.perf_counter() - begin)
             return response
