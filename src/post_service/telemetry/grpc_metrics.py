@@ -54,13 +54,13 @@ class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: i
         method = client_call_details.method
         full = method.decode() if isinstance(method, bytes) else method
         labels = (UNARY, *split_method(full))
-        self._metrics.client_started.labels(*labels).inc()
+        self._metrics.client.started.labels(*labels).inc()
         begin = time.perf_counter()
         call = await continuation(client_call_details, request)
         try:
             code = CODE_NAMES.get(await call.code(), "Unknown")
         finally:
             elapsed = time.perf_counter() - begin
-        self._metrics.client_handled.labels(*labels, code).inc()
-        self._metrics.client_handling.labels(*labels, code).observe(elapsed)
+        self._metrics.client.handled.labels(*labels, code).inc()
+        self._metrics.client.handling.labels(*labels, code).observe(elapsed)
         return call

@@ -8,6 +8,7 @@ so existing dashboards work. No label ever carries a post or user id.
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,6 +27,37 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 _RPC = ("grpc_type", "grpc_service", "grpc_method")
 
 
+@dataclass(frozen=True)
+class RpcMetrics:
+    """One side's (server or client) three gRPC series, named by the convention."""
+
+    started: Counter
+    handled: Counter
+    handling: Histogram
+
+    @classmethod
+    def register(cls, side: str, rpcs: str, registry: CollectorRegistry) -> RpcMetrics:
+        by_code = (*_RPC, "grpc_code")
+        return cls(
+            started=Counter(
+                f"grpc_{side}_started_total", f"{rpcs} started.", _RPC, registry=registry
+            ),
+            handled=Counter(
+                f"grpc_{side}_handled_total",
+                f"{rpcs} completed, by status code.",
+                by_code,
+                registry=registry,
+            ),
+            handling=Histogram(
+                f"grpc_{side}_handling_seconds",
+                f"Time to complete {rpcs}, by status code.",
+                by_code,
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+        )
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -34,38 +66,8 @@ class Metrics:
         platform_collector.PlatformCollector(registry=r)
         gc_collector.GCCollector(registry=r)
 
-        self.server_started = Counter(
-            "grpc_server_started_total", "RPCs started on the server.", _RPC, registry=r
-        )
-        self.server_handled = Counter(
-            "grpc_server_handled_total",
-            "RPCs completed on the server, by status code.",
-            (*_RPC, "grpc_code"),
-            registry=r,
-        )
-        self.server_handling = Histogram(
-            "grpc_server_handling_seconds",
-            "Time to handle an RPC, by status code.",
-            (*_RPC, "grpc_code"),
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.client_started = Counter(
-            "grpc_client_started_total", "RPCs started to User-service.", _RPC, registry=r
-        )
-        self.client_handled = Counter(
-            "grpc_client_handled_total",
-            "RPCs to User-service completed, by status code.",
-            (*_RPC, "grpc_code"),
-            registry=r,
-        )
-        self.client_handling = Histogram(
-            "grpc_client_handling_seconds",
-            "Time waiting for User-service, by status code.",
-            (*_RPC, "grpc_code"),
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+        self.server = RpcMetrics.register("server", "RPCs to this server", r)
+        self.client = RpcMetrics.register("client", "RPCs to User-service", r)
         self.degraded_responses = Counter(
             "post_service_degraded_responses_total",
             "Responses served with empty usernames because User-service did not answer.",

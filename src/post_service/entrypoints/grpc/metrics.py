@@ -35,9 +35,9 @@ class ServerMetricsInterceptor(UnaryWrappingInterceptor):
     ) -> Callable[[Any, Any], Awaitable[Any]]:
         service, method = split_method(full_method)
         labels = (UNARY, service, method)
-        started = self._metrics.server_started.labels(*labels)
-        handled = self._metrics.server_handled
-        handling = self._metrics.server_handling
+        started = self._metrics.server.started.labels(*labels)
+        handled = self._metrics.server.handled
+        handling = self._metrics.server.handling
         # Looked up once: labels() costs a lock and a dict lookup on every call.
         handled_ok = handled.labels(*labels, "OK")
         handling_ok = handling.labels(*labels, "OK")
