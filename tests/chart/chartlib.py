@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -163,8 +162,20 @@ def values_file(values_dir: Path, name: str) -> Path:
     return values_dir / f"{name}.yaml"
 
 
-TemplateFn = Callable[..., subprocess.CompletedProcess[str]]
-RenderFn = Callable[..., list[Doc]]
+class TemplateFn(Protocol):
+    """The helm_template fixture: `helm template` with these arguments, not checked."""
+
+    def __call__(
+        self, *args: str | Path, release: str = ...
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+class RenderFn(Protocol):
+    """The render fixture: a VALUE_SETS entry (plus helm arguments) rendered and parsed."""
+
+    def __call__(
+        self, value_set: str, *extra: str, kube_version: str | None = ..., release: str = ...
+    ) -> list[Doc]: ...
 
 
 def find(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
@@ -180,9 +191,8 @@ def find_all(docs: list[Doc], kind: str) -> list[Doc]:
 
 
 def pod_spec(doc: Doc) -> Doc:
-    if doc["kind"] == "Pod":
-        return doc["spec"]  # type: ignore[no-any-return]
-    return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+    spec: Doc = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+    return spec
 
 
 def hook_weight(doc: Doc) -> int:

@@ -8,7 +8,6 @@ installed fails the tests that need it: nothing here is skipped.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,7 @@ def helm_template(helm: Path) -> TemplateFn:
 
 
 @pytest.fixture(scope="session")
-def render(helm_template: TemplateFn, values_dir: Path) -> Iterator[RenderFn]:
+def render(helm_template: TemplateFn, values_dir: Path) -> RenderFn:
     """render(value_set, *extra_args, kube_version=None) -> parsed documents (cached)."""
     cache: dict[tuple[Any, ...], list[Doc]] = {}
 

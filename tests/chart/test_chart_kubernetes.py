@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,11 @@ def test_rendered_objects_match_kubernetes_schemas(
 def test_validation_is_not_vacuous(render: RenderFn) -> None:
     """The validator rejects a deployment with a misspelt field and a wrong type."""
     deployment = find(render("defaults"), "Deployment")
-    for mutate in (
+    mutations: list[Callable[[Doc], None]] = [
         lambda d: d["spec"]["template"]["spec"]["containers"][0].update({"livenesProbe": {}}),
         lambda d: d["spec"]["template"]["spec"].update({"terminationGracePeriodSeconds": "35"}),
-    ):
+    ]
+    for mutate in mutations:
         broken = copy.deepcopy(deployment)
         mutate(broken)
         with pytest.raises(kubernetes_validate.ValidationError):

@@ -84,7 +84,7 @@ def test_cloudnativepg_credentials_compose_both_urls_in_the_pod(render: RenderFn
         "DB_URL": "postgresql+asyncpg://app:Xy12@forum-db-rw:5432/app",
         "DB_READ_URL": "postgresql+asyncpg://app:Xy12@forum-db-ro:5432/app",
     }
-    DatabaseSettings(url=expanded["DB_URL"], read_url=expanded["DB_READ_URL"])  # type: ignore[arg-type]
+    DatabaseSettings(url=expanded["DB_URL"], read_url=expanded["DB_READ_URL"])
     job_env = env_of(containers(docs, "Job")[-1])
     assert "DB_URL" in job_env
     assert "DB_READ_URL" not in job_env

@@ -29,11 +29,11 @@ HOOK_PHASES = {"pre-install", "pre-upgrade"}
 
 
 def container(doc: Doc, name: str | None = None) -> Doc:
-    containers = pod_spec(doc)["containers"]
+    containers: list[Doc] = pod_spec(doc)["containers"]
     if name is None:
         assert len(containers) == 1
-        return containers[0]  # type: ignore[no-any-return]
-    return next(c for c in containers if c["name"] == name)  # type: ignore[no-any-return]
+        return containers[0]
+    return next(c for c in containers if c["name"] == name)
 
 
 def workloads(docs: list[Doc]) -> list[Doc]:
@@ -226,7 +226,8 @@ def test_topology_spread_across_nodes(render: RenderFn) -> None:
 def test_config_change_rolls_pods(render: RenderFn) -> None:
     def annotations(*extra: str) -> dict[str, str]:
         deployment = find(render("defaults", *extra), "Deployment")
-        return deployment["spec"]["template"]["metadata"]["annotations"]  # type: ignore[no-any-return]
+        found: dict[str, str] = deployment["spec"]["template"]["metadata"]["annotations"]
+        return found
 
     base = annotations()
     changed_config = annotations("--set", "config.LOG_LEVEL=DEBUG")

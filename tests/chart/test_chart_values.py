@@ -150,13 +150,17 @@ def test_chart_app_version_matches_the_package() -> None:
 
 def service_setting_names() -> set[str]:
     """The environment variables post_service.config reads (prefix + field name)."""
+    from pydantic_settings import BaseSettings
+
     from post_service.config import Settings
 
-    names = set()
+    names: set[str] = set()
     for field in Settings.model_fields.values():
         group = field.annotation
-        prefix = group.model_config.get("env_prefix", "")  # type: ignore[union-attr]
-        names |= {(prefix + name).upper() for name in group.model_fields}  # type: ignore[union-attr]
+        assert isinstance(group, type), group
+        assert issubclass(group, BaseSettings), group
+        prefix = group.model_config.get("env_prefix", "")
+        names |= {(prefix + name).upper() for name in group.model_fields}
     return names
 
 
