@@ -21,7 +21,7 @@ class UserServiceCalls:
     metadata: list[dict[str, str]] = field(default_factory=list)
 
 
-class _Servicer(pb_grpc.UserPostServicer):  # type: ignore[misc]
+class _Servicer(pb_grpc.UserPostServicer):
     def __init__(self, stand_in: StandInUserService) -> None:
         self._stand_in = stand_in
 
