@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 BUILD_TIMEOUT_SECONDS = 2400
 
@@ -194,9 +195,9 @@ def _locked_build(build: GoBuild) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _try_lock(lock: object) -> bool:
+def _try_lock(lock: IO[str]) -> bool:
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[arg-type]
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     return True
