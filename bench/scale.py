@@ -45,7 +45,7 @@ from bench.scale_report import SCALE_BEGIN, SCALE_END, scale_markdown
 from bench.stack import Stack, _started, stand_up, stop_timed, versions
 from bench.system import LOAD_CPU, SERVER_CPU
 from devenv.gotools import TOOLS, ensure_go_tool
-from devenv.grpc_process import ROOT
+from devenv.grpc_process import ROOT, GrpcProcess
 from devenv.post_service_process import PostServiceProcess, run_cli
 
 POSTS_PER_AUTHOR = 100
@@ -63,7 +63,7 @@ class TimedMeasurer(Measurer):
 
     windows: list[tuple[float, float]] = field(default_factory=list)
 
-    def _window(self, server: Any, scenario: Scenario, concurrency: int) -> Window:
+    def _window(self, server: GrpcProcess, scenario: Scenario, concurrency: int) -> Window:
         began = time.time()
         window = super()._window(server, scenario, concurrency)
         self.windows.append((began, time.time()))

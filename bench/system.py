@@ -150,7 +150,10 @@ def machine() -> dict[str, object]:
     models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     mhz = re.findall(r"^cpu MHz\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     meminfo = Path("/proc/meminfo").read_text()
-    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))  # type: ignore[union-attr]
+    mem_total = re.search(r"MemTotal:\s+(\d+)", meminfo)
+    if mem_total is None:
+        raise RuntimeError("/proc/meminfo has no MemTotal line")
+    mem_kib = int(mem_total.group(1))
     return {
         "nproc": os.cpu_count(),
         "cpu_model": models[0].strip() if models else platform.processor() or "unknown",
