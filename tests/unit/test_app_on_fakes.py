@@ -42,7 +42,7 @@ def readiness() -> Readiness:
 @pytest.fixture
 async def app(store: FakePostStore, readiness: Readiness) -> AsyncIterator[App]:
     settings = Settings(
-        db=DatabaseSettings(url="postgresql+asyncpg://unused@127.0.0.1:1/none"),  # type: ignore[arg-type]
+        db=DatabaseSettings(url="postgresql+asyncpg://unused@127.0.0.1:1/none"),
         grpc=GrpcSettings(host="127.0.0.1", port=0),
         metrics=MetricsSettings(host="127.0.0.1", port=0),
     )

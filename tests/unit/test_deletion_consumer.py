@@ -126,7 +126,7 @@ async def test_offsets_are_committed_in_order_each_after_its_message_was_applied
     )
     kafka = FakeKafkaConsumer(store, [deletion(0, b'{"id": 9}'), deletion(1, b"[]")])
 
-    await consumer.consume_batch(kafka)  # type: ignore[arg-type]
+    await consumer.consume_batch(kafka)
 
     # Offset 1 (the deletion applied, after one retry of the outage), then offset 2 (the
     # malformed message, once it was safely dead-lettered).

@@ -9,6 +9,7 @@ from post_service.domain.errors import (
     InvalidPost,
     NotPostAuthor,
     PostNotFound,
+    PostServiceError,
     UserNotFound,
 )
 from post_service.entrypoints.grpc.errors import status_of
@@ -24,8 +25,8 @@ from post_service.entrypoints.grpc.errors import status_of
         (DependencyUnavailable("database"), grpc.StatusCode.UNAVAILABLE),
     ],
 )
-def test_each_domain_error_has_its_status(error: Exception, code: grpc.StatusCode) -> None:
-    assert status_of(error) == code  # type: ignore[arg-type]
+def test_each_domain_error_has_its_status(error: PostServiceError, code: grpc.StatusCode) -> None:
+    assert status_of(error) == code
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import random
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,13 +125,13 @@ def test_a_failed_start_in_a_with_block_leaves_nothing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[Path] = []
-    mkdtemp = local_kafka.tempfile.mkdtemp
+    mkdtemp = tempfile.mkdtemp  # what devenv.kafka calls for the broker's directory
 
     def recording_mkdtemp(prefix: str) -> str:
         made.append(Path(mkdtemp(prefix=prefix)))
         return str(made[-1])
 
-    monkeypatch.setattr(local_kafka.tempfile, "mkdtemp", recording_mkdtemp)
+    monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
     monkeypatch.setenv("FAIL_FORMAT", "1")
 
     with pytest.raises(KafkaStartError), LocalKafka():

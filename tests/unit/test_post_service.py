@@ -7,6 +7,7 @@ import pytest
 from post_service.domain.errors import InvalidPost, NotPostAuthor, PostNotFound, UserNotFound
 from post_service.domain.events import DeletionReason, PostCreated, PostDeleted, PostUpdated
 from post_service.domain.paging import PageLimits
+from post_service.domain.posts import AuthoredPost, Post
 from post_service.service.moderation import ModerationService
 from post_service.service.posts import PostRules, PostService
 from post_service.service.usernames import UsernameResolver
@@ -26,6 +27,12 @@ def posts(store: FakePostStore) -> PostService:
     return PostService(store, usernames, PostRules(PageLimits(5, 10), max_body_chars=50))
 
 
+def whole(written: AuthoredPost) -> Post:
+    """The post a create or an edit answers with: whole (with its version), not a summary."""
+    assert isinstance(written.post, Post)
+    return written.post
+
+
 async def created_ids(posts: PostService, author: int, count: int) -> list[int]:
     return [(await posts.create_post(author, f"t{n}", "b")).post.id for n in range(count)]
 
@@ -37,8 +44,9 @@ async def test_a_created_post_is_named_after_its_author_and_records_one_event(
     posts: PostService, store: FakePostStore
 ) -> None:
     created = await posts.create_post(AUTHOR, "Hello", "First")
-    assert (created.username, created.post.title, created.post.version) == ("user-3", "Hello", 1)
-    assert store.data.events == [PostCreated(created.post)]
+    post = whole(created)
+    assert (created.username, post.title, post.version) == ("user-3", "Hello", 1)
+    assert store.data.events == [PostCreated(post)]
 
 
 @pytest.mark.parametrize(
@@ -62,10 +70,10 @@ async def test_the_author_edits_and_each_edit_records_one_event_with_the_next_ve
     posts: PostService, store: FakePostStore
 ) -> None:
     (post_id,) = await created_ids(posts, AUTHOR, 1)
-    first = await posts.edit_post(AUTHOR, post_id, "t2", "b2")
-    second = await posts.edit_post(AUTHOR, post_id, "t3", "b3")
-    assert (first.post.version, second.post.version) == (2, 3)
-    assert store.data.events[1:] == [PostUpdated(first.post), PostUpdated(second.post)]
+    first = whole(await posts.edit_post(AUTHOR, post_id, "t2", "b2"))
+    second = whole(await posts.edit_post(AUTHOR, post_id, "t3", "b3"))
+    assert (first.version, second.version) == (2, 3)
+    assert store.data.events[1:] == [PostUpdated(first), PostUpdated(second)]
 
 
 async def test_someone_elses_post_is_permission_denied_and_a_missing_one_not_found(

@@ -25,8 +25,8 @@ PRIMARY = f"postgresql+asyncpg://post:{PASSWORD}@db-rw:5432/post_db"
 
 
 def test_db_read_url_is_optional_and_empty_means_unset() -> None:
-    assert DatabaseSettings(url=PRIMARY).read_url is None  # type: ignore[arg-type]
-    assert DatabaseSettings(url=PRIMARY, read_url="").read_url is None  # type: ignore[arg-type]
+    assert DatabaseSettings(url=PRIMARY).read_url is None
+    assert DatabaseSettings(url=PRIMARY, read_url="").read_url is None
 
 
 def test_db_read_url_may_list_several_standbys_without_read_write() -> None:
@@ -34,7 +34,7 @@ def test_db_read_url_may_list_several_standbys_without_read_write() -> None:
         f"postgresql+asyncpg://post:{PASSWORD}@/post_db"
         "?host=db-2:5432&host=db-3:5432&target_session_attrs=prefer-standby"
     )
-    settings = DatabaseSettings(url=PRIMARY, read_url=replicas)  # type: ignore[arg-type]
+    settings = DatabaseSettings(url=PRIMARY, read_url=replicas)
     assert settings.read_url is not None
     assert settings.read_url.get_secret_value() == replicas
 

@@ -18,7 +18,11 @@ def packages_the_devenv_installs() -> set[str]:
     for source in DEVENV.rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "apt_install":
-                named |= {arg.value for arg in node.args if isinstance(arg, ast.Constant)}
+                named |= {
+                    arg.value
+                    for arg in node.args
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                }
     return named
 
 

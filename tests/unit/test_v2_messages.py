@@ -11,6 +11,8 @@ from post_service.entrypoints.grpc.v2_messages import PostEncoder
 
 T0 = 1_764_236_160_123_456
 
+PageResponse = pb.ListPostsResponse | pb.SearchPostsResponse | pb.BatchGetPostsResponse
+
 
 def post(post_id: int, version: int = 1, title: str = "t") -> VersionedPost:
     return VersionedPost(post_id, 7, title, "body", T0, T0 + version - 1, version)
@@ -19,7 +21,9 @@ def post(post_id: int, version: int = 1, title: str = "t") -> VersionedPost:
 @pytest.mark.parametrize(
     "response_type", [pb.ListPostsResponse, pb.SearchPostsResponse, pb.BatchGetPostsResponse]
 )
-def test_a_page_is_the_posts_in_order_whatever_the_response(response_type: type) -> None:
+def test_a_page_is_the_posts_in_order_whatever_the_response(
+    response_type: type[PageResponse],
+) -> None:
     assert response_type.DESCRIPTOR.fields_by_name["posts"].number == 1
     encoder = PostEncoder()
     posts = [post(3), post(1), post(3)]

@@ -62,7 +62,8 @@ def test_a_search_position_round_trips_its_float4_rank_exactly() -> None:
     tokens = PageTokens(KEY)
     rank = 0.060792710632085800  # a float4 value, as PostgreSQL's ts_rank returns
     (opened_rank, opened_id) = tokens.open("s", ">fi", tokens.issue("s", ">fi", rank, 7))
-    assert (opened_rank, opened_id) == (pytest.approx(rank, rel=1e-7), 7)
+    assert opened_rank == pytest.approx(rank, rel=1e-7)
+    assert opened_id == 7
 
 
 def test_etags_name_versions_and_anything_else_is_invalid() -> None:
@@ -128,7 +129,8 @@ def test_v2_queries_select_the_fields_of_their_row_type_in_order(sql: str, row_t
 def _select_list(sql: str) -> list[str]:
     """The columns between SELECT and the FROM at parenthesis depth 0."""
     assert sql.startswith("SELECT ")
-    columns, depth, current = [], 0, ""
+    columns: list[str] = []
+    depth, current = 0, ""
     for index, char in enumerate(sql[len("SELECT ") :], start=len("SELECT ")):
         depth += {"(": 1, ")": -1}.get(char, 0)
         if depth == 0 and sql.startswith(" FROM ", index):
