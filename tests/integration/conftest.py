@@ -12,7 +12,7 @@ from post_service.config import DatabaseSettings
 @pytest.fixture
 async def db(db_url: str, postgres: LocalPostgres) -> AsyncIterator[Database]:
     postgres.psql("TRUNCATE posts, outbox RESTART IDENTITY CASCADE")  # and what refers to posts
-    created = create_database(DatabaseSettings(url=db_url))  # type: ignore[arg-type]
+    created = create_database(DatabaseSettings(url=db_url))
     await created.pool
     yield created
     await created.pool.close()

@@ -23,7 +23,7 @@ def unfrozen_heap() -> Iterator[None]:
 @pytest.mark.usefixtures("unfrozen_heap")
 async def test_start_freezes_the_start_up_heap_out_of_the_garbage_collector(db_url: str) -> None:
     settings = Settings(
-        db=DatabaseSettings(url=db_url),  # type: ignore[arg-type]
+        db=DatabaseSettings(url=db_url),
         grpc=GrpcSettings(host="127.0.0.1", port=0),
         metrics=MetricsSettings(host="127.0.0.1", port=0),
     )

@@ -24,10 +24,18 @@ from post_service.adapters.postgres.store import PostgresPostStore
 from post_service.adapters.postgres.tables import metadata
 from post_service.domain.events import PostCreated
 from post_service.domain.paging import Page
-from post_service.domain.posts import PostContent
+from post_service.domain.posts import Post, PostContent
 from post_service.messaging import OutboundMessage, PublishFailed
+from post_service.service.ports import PostWriter
 
 pytestmark = pytest.mark.integration
+
+
+async def stored(tx: PostWriter, author_id: int, title: str = "t") -> Post:
+    """tx.add_post for an author whose account was never deleted: the post, never None."""
+    post = await tx.add_post(author_id, PostContent(title, "b"))
+    assert post is not None, f"author {author_id} is not deleted, so the post is stored"
+    return post
 
 
 async def count(db: Database, table: str) -> int:
@@ -37,7 +45,7 @@ async def count(db: Database, table: str) -> int:
 async def test_a_change_and_its_event_commit_together(db: Database) -> None:
     store = PostgresPostStore(db, trace_context=lambda: {"traceparent": "00-abc-def-01"})
     async with store.transaction() as tx:
-        post = await tx.add_post(7, PostContent("t", "b"))
+        post = await stored(tx, 7)
         await tx.record_events([PostCreated(post)])
     (row,) = await db.pool.fetch("SELECT * FROM outbox")
     assert (row["post_id"], row["event_type"], row["sent_at"]) == (post.id, "post.created", None)
@@ -52,7 +60,7 @@ async def test_a_failure_after_the_insert_leaves_neither_post_nor_event(
 
     async def create_then_fail() -> None:
         async with store.transaction() as tx:
-            post = await tx.add_post(7, PostContent("t", "b"))
+            post = await stored(tx, 7)
             await tx.record_events([PostCreated(post)])
             raise RuntimeError("boom")
 
@@ -65,12 +73,12 @@ async def test_a_failure_after_the_insert_leaves_neither_post_nor_event(
 async def test_keyset_pages_follow_each_other_newest_first(db: Database) -> None:
     store = PostgresPostStore(db)
     async with store.transaction() as tx:
-        ids = [(await tx.add_post(n % 3 + 1, PostContent(f"t{n}", "b"))).id for n in range(10)]
+        ids = [(await stored(tx, n % 3 + 1, f"t{n}")).id for n in range(10)]
     async with store.reading() as reader:
         first = await reader.list_newest(Page(size=4, before_id=None))
         second = await reader.list_newest(Page(size=4, before_id=first[-1].id))
         by_author = await reader.list_by_author(2, limit=100)
-    assert [p.id for p in first + second] == sorted(ids, reverse=True)[:8]
+    assert [p.id for p in [*first, *second]] == sorted(ids, reverse=True)[:8]
     assert [p.id for p in by_author] == sorted(
         (i for n, i in enumerate(ids) if n % 3 == 1), reverse=True
     )
@@ -141,8 +149,8 @@ async def test_the_plan_check_sees_what_an_offset_page_would_read(db: Database) 
 async def test_deleting_a_users_posts_goes_in_bounded_batches(db: Database) -> None:
     store = PostgresPostStore(db)
     async with store.transaction() as tx:
-        mine = [(await tx.add_post(4, PostContent("t", "b"))).id for _ in range(5)]
-        other = (await tx.add_post(5, PostContent("t", "b"))).id
+        mine = [(await stored(tx, 4)).id for _ in range(5)]
+        other = (await stored(tx, 5)).id
     async with store.transaction() as tx:
         first = await tx.delete_posts_of_author(4, limit=3)
     async with store.transaction() as tx:
@@ -196,7 +204,7 @@ async def test_the_relay_marks_published_rows_sent_and_pruning_keeps_recent_ones
 ) -> None:
     store = PostgresPostStore(db)
     async with store.transaction() as tx:
-        posts_made = [await tx.add_post(3, PostContent(f"t{n}", "b")) for n in range(3)]
+        posts_made = [await stored(tx, 3, f"t{n}") for n in range(3)]
         await tx.record_events([PostCreated(post) for post in posts_made])
     outbox_adapter = PostgresOutbox(db)
     published: list[OutboundMessage] = []
@@ -220,7 +228,7 @@ async def test_the_relay_marks_published_rows_sent_and_pruning_keeps_recent_ones
 async def test_a_failed_publish_leaves_the_rows_pending(db: Database) -> None:
     store = PostgresPostStore(db)
     async with store.transaction() as tx:
-        post = await tx.add_post(3, PostContent("t", "b"))
+        post = await stored(tx, 3)
         await tx.record_events([PostCreated(post)])
 
     async def broker_down(messages: Sequence[OutboundMessage]) -> None:

@@ -22,9 +22,7 @@ async def readiness_of() -> AsyncIterator[ReadinessOf]:
     opened: list[Database] = []
 
     async def open_readiness(url: str) -> PostgresReadiness:
-        db = create_database(
-            DatabaseSettings(url=url, connect_timeout_seconds=2)  # type: ignore[arg-type]
-        )
+        db = create_database(DatabaseSettings(url=url, connect_timeout_seconds=2))
         opened.append(db)
         await db.pool  # starts the pool; it connects nothing up front
         return PostgresReadiness(db)

@@ -60,6 +60,7 @@ async def test_an_unacknowledged_publish_rolls_back_and_leaves_the_event_pending
 ) -> None:
     async with PostgresPostStore(db).transaction() as tx:
         post = await tx.add_post(7, PostContent("t", "b"))
+        assert post is not None
         await tx.record_events([PostCreated(post)])
 
     with pytest.raises(PublishFailed):
