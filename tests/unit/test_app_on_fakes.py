@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import grpc
 import pytest
@@ -18,7 +19,21 @@ from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.bootstrap import Adapters, App, build_app
 from post_service.config import DatabaseSettings, GrpcSettings, MetricsSettings, Settings
 from post_service.domain.events import PostCreated
+from post_service.service.ports_v2 import PostReaderV2, PostWriterV2
 from tests.unit.fakes import FakeOutbox, FakePostStore, FakeUserDirectory
+
+
+class NoStoreV2:
+    """post.v2's store, which these tests never call: any use fails the test."""
+
+    def reading(self) -> AbstractAsyncContextManager[PostReaderV2]:
+        raise AssertionError("post.v2 is not called here")
+
+    def transaction(self) -> AbstractAsyncContextManager[PostWriterV2]:
+        raise AssertionError("post.v2 is not called here")
+
+    async def page_token_key(self) -> bytes:
+        raise AssertionError("post.v2 is not called here")
 
 
 class Readiness:
@@ -48,7 +63,7 @@ async def app(store: FakePostStore, readiness: Readiness) -> AsyncIterator[App]:
     )
     fakes = Adapters(
         store=store,
-        store_v2=store,  # type: ignore[arg-type]  # v2 is not called here
+        store_v2=NoStoreV2(),
         outbox=FakeOutbox([]),
         users=FakeUserDirectory(),
         readiness=readiness,

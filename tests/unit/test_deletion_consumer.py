@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -48,7 +48,8 @@ async def test_failed_dead_letter_attempts_are_logged_and_counted_until_one_succ
     metrics = Metrics()
     broker = BrokerRefusingFirst(refusals=2)
     settings = KafkaSettings(retry_backoff_max_seconds=0.01)
-    moderation = cast(ModerationService, None)  # a malformed message never reaches it
+    # A malformed message never reaches the moderation service: it is dead-lettered.
+    moderation = ModerationService(FakePostStore(), batch_size=1)
     consumer = DeletionConsumer(settings, moderation, broker, metrics)
 
     await consumer._handle(malformed("delete", offset=41))

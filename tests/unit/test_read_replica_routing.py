@@ -7,7 +7,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
@@ -82,8 +81,10 @@ class FakeDatabase:
 
 def route(
     primary: FakeDatabase, replica: FakeDatabase, clock: list[float]
-) -> tuple[Any, list[str]]:
+) -> tuple[ReadReplica, list[str]]:
     fallbacks: list[str] = []
+    # ReadReplica is typed with the concrete Database (src has no Protocol for it yet);
+    # FakeDatabase has the part of its interface that ReadReplica uses.
     reads = ReadReplica(primary, replica, fallbacks.append, clock=lambda: clock[0])  # type: ignore[arg-type]
     return reads, fallbacks
 
