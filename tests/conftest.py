@@ -14,6 +14,7 @@ from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2_grpc
+from tests.support.service_env import env_with_user_service
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,9 +85,9 @@ def fresh_database(postgres: LocalPostgres, request: pytest.FixtureRequest) -> s
 def service(
     db_url: str, user_service: StandInUserService, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PostServiceProcess]:
-    env = service_env(
+    env = env_with_user_service(
         db_url,
-        USER_SERVICE_ADDR=user_service.addr,
+        user_service.addr,
         USER_SERVICE_TIMEOUT_SECONDS="0.3",
         # Tests rename users between calls; the cache is tested on its own.
         USER_SERVICE_CACHE_TTL_SECONDS="0",

@@ -10,11 +10,12 @@ import grpc
 import pytest
 
 from devenv.kafka import LocalKafka
-from devenv.post_service_process import PostServiceProcess, service_env
+from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.support.kafka_client import Topics, create_topics
+from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -56,9 +57,9 @@ def kafka_db(migrated_database: Callable[[str], str]) -> str:
 def kafka_service_env(
     kafka_db: str, kafka: LocalKafka, topics: Topics, user_service: StandInUserService
 ) -> dict[str, str]:
-    return service_env(
+    return env_with_user_service(
         kafka_db,
-        USER_SERVICE_ADDR=user_service.addr,
+        user_service.addr,
         KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
         KAFKA_USER_DELETION_BATCH_SIZE="3",
         KAFKA_RETRY_BACKOFF_MAX_SECONDS="1",

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from devenv.kafka import LocalKafka
 from devenv.lifecycle import free_port
-from devenv.post_service_process import PostServiceProcess, run_cli, service_env
+from devenv.post_service_process import PostServiceProcess, run_cli
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
@@ -25,6 +25,7 @@ from tests.support.kafka_client import (
     read_topic,
     wait_for,
 )
+from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -226,9 +227,9 @@ async def test_messages_arriving_while_the_database_is_down_are_applied_after_it
     await create_topics(kafka.bootstrap_servers, own.events, own.admin_delete, own.user_deleted,
                         own.dead_letters)  # fmt: skip
     with LocalPostgres() as cluster:
-        env = service_env(
+        env = env_with_user_service(
             cluster.url,
-            USER_SERVICE_ADDR=user_service.addr,
+            user_service.addr,
             KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
             KAFKA_RETRY_BACKOFF_MAX_SECONDS="1",
             **own.env(),

@@ -26,6 +26,7 @@ from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.adapters.postgres.migrations import head_revision
 from tests.support.reflection import V1_METHODS, reflected
+from tests.support.service_env import SLOW_USER_SERVICE, env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ def own_postgres() -> Iterator[LocalPostgres]:
 def test_database_outage_drains_readiness_and_recovers_without_restart(
     own_postgres: LocalPostgres, user_service: StandInUserService, tmp_path: Path
 ) -> None:
-    env = service_env(own_postgres.url, USER_SERVICE_ADDR=user_service.addr)
+    env = env_with_user_service(own_postgres.url, user_service.addr)
     assert run_cli("migrate", env=env).returncode == 0
     process = PostServiceProcess(env, tmp_path / "serve.log").start()
     try:
@@ -97,12 +98,8 @@ def test_database_outage_drains_readiness_and_recovers_without_restart(
 def test_sigterm_lets_in_flight_requests_finish_and_exits_zero(
     db_url: str, user_service: StandInUserService, tmp_path: Path
 ) -> None:
-    env = service_env(
-        db_url,
-        USER_SERVICE_ADDR=user_service.addr,
-        USER_SERVICE_TIMEOUT_SECONDS="5",
-        USER_SERVICE_CACHE_TTL_SECONDS="0",
-        SHUTDOWN_GRACE_SECONDS="10",
+    env = env_with_user_service(
+        db_url, user_service.addr, **SLOW_USER_SERVICE, SHUTDOWN_GRACE_SECONDS="10"
     )
     process = PostServiceProcess(env, tmp_path / "serve.log").start()
     user_service.delay_seconds = 1.5  # keeps every request in flight while SIGTERM arrives
@@ -216,9 +213,9 @@ def test_serve_that_cannot_start_says_why_releases_what_started_and_exits_one(
 def test_a_long_lived_channel_is_recycled_at_the_max_age_without_failed_calls(
     db_url: str, user_service: StandInUserService, tmp_path: Path
 ) -> None:
-    env = service_env(
+    env = env_with_user_service(
         db_url,
-        USER_SERVICE_ADDR=user_service.addr,
+        user_service.addr,
         GRPC_MAX_CONNECTION_AGE_SECONDS="1.5",
         GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS="1",
     )
@@ -272,7 +269,7 @@ def test_serve_runs_on_uvloop_by_default(service: PostServiceProcess) -> None:
 def test_event_loop_asyncio_serves_on_the_standard_loop(
     db_url: str, user_service: StandInUserService, tmp_path: Path
 ) -> None:
-    env = service_env(db_url, USER_SERVICE_ADDR=user_service.addr, EVENT_LOOP="asyncio")
+    env = env_with_user_service(db_url, user_service.addr, EVENT_LOOP="asyncio")
     process = PostServiceProcess(env, tmp_path / "serve.log").start()
     try:
         with grpc.insecure_channel(process.addr) as channel:

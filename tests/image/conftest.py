@@ -18,6 +18,7 @@ from devenv.images import build_service_image, build_stub_image, ensure_base_ima
 from devenv.post_service_process import service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
+from tests.support.service_env import env_with_user_service
 
 from .containers import ServiceContainer, run_once
 
@@ -68,9 +69,7 @@ def _user_service_healthy(user_service: StandInUserService) -> None:
 
 def service_container_env(db_url: str, user_service_addr: str) -> dict[str, str]:
     # The cache is off because the contract tests count User-service calls.
-    return service_env(
-        db_url, USER_SERVICE_ADDR=user_service_addr, USER_SERVICE_CACHE_TTL_SECONDS="0"
-    )
+    return env_with_user_service(db_url, user_service_addr, USER_SERVICE_CACHE_TTL_SECONDS="0")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from tests.reliability import support
+from tests.support.service_env import env_with_user_service
 
 
 @pytest.fixture(autouse=True)
@@ -55,9 +56,9 @@ def private_service(
 ) -> Iterator[PostServiceProcess]:
     """`post-service serve` on the private cluster, logging at DEBUG (every line is evidence
     for the secrets tests), with a short statement timeout so slow-database tests are quick."""
-    env = service_env(
+    env = env_with_user_service(
         private_db_url,
-        USER_SERVICE_ADDR=user_service.addr,
+        user_service.addr,
         LOG_LEVEL="DEBUG",
         DB_STATEMENT_TIMEOUT_SECONDS="1",
         DB_POOL_SIZE="10",

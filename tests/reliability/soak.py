@@ -38,6 +38,7 @@ import grpc
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability.support import ROOT, percentile, rss_bytes
+from tests.support.service_env import env_with_user_service
 
 MIB = 1024 * 1024
 # Weights of the request mix (sum 100).
@@ -270,7 +271,7 @@ def wait_for_outbox_drained(psql: Callable[[str], str], timeout: float) -> dict[
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from devenv.lifecycle import free_port
-    from devenv.post_service_process import PostServiceProcess, run_cli, service_env
+    from devenv.post_service_process import PostServiceProcess, run_cli
     from devenv.postgres import LocalPostgres
     from devenv.user_service import StandInUserService
 
@@ -289,10 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 kafka = LocalKafka().start()
                 bootstrap = kafka.bootstrap_servers
-            overrides = {"USER_SERVICE_ADDR": users.addr, "METRICS_PORT": str(free_port())}
+            overrides = {"METRICS_PORT": str(free_port())}
             if bootstrap:
                 overrides["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-            env = service_env(postgres.url, **overrides)
+            env = env_with_user_service(postgres.url, users.addr, **overrides)
             migrated = run_cli("migrate", env=env)
             if migrated.returncode != 0:
                 say(f"migrate failed:\n{migrated.stderr}")

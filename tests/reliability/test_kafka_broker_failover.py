@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 from grpc_health.v1 import health_pb2
 
 from devenv.kafka import LocalKafkaCluster, run_blocking
-from devenv.post_service_process import PostServiceProcess, service_env
+from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
@@ -37,6 +37,7 @@ from tests.reliability import support
 from tests.reliability.support import Outcome, timed_call
 from tests.support.kafka_client import Topics, produce, read_topic
 from tests.support.progress import progress
+from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -85,9 +86,9 @@ def cluster_service(
 ) -> Iterator[ClusterService]:
     db_url = migrated_database(f"kafka_cluster_{uuid.uuid4().hex[:6]}")
     topic_env = replicated_topics.env()
-    env = service_env(
+    env = env_with_user_service(
         db_url,
-        USER_SERVICE_ADDR=user_service.addr,
+        user_service.addr,
         KAFKA_BOOTSTRAP_SERVERS=kafka_cluster.bootstrap_servers,
         KAFKA_RETRY_BACKOFF_MAX_SECONDS="1",
         OUTBOX_POLL_INTERVAL_SECONDS="0.1",

@@ -14,13 +14,14 @@ import grpc
 import pytest
 
 from devenv.lifecycle import free_port
-from devenv.post_service_process import PostServiceProcess, service_env
+from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import timed_call
+from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -87,9 +88,9 @@ def test_a_lowered_limit_is_the_one_enforced(
     db_url: str, postgres: LocalPostgres, user_service: StandInUserService, tmp_path: Path
 ) -> None:
     limit = 4096
-    env = service_env(
+    env = env_with_user_service(
         db_url,
-        USER_SERVICE_ADDR=user_service.addr,
+        user_service.addr,
         GRPC_MAX_RECEIVE_MESSAGE_BYTES=str(limit),
         METRICS_PORT=str(free_port()),
     )

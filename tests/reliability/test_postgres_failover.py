@@ -31,6 +31,7 @@ from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import UNAVAILABLE, Outcome, timed_call
 from tests.support.progress import progress
+from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -69,9 +70,9 @@ def replicated(
     with LocalPostgres() as primary:
         standby = primary.create_standby(synchronous=mode == "sync")
         try:
-            env = service_env(
+            env = env_with_user_service(
                 read_write_url(standby, primary),
-                USER_SERVICE_ADDR=user_service.addr,
+                user_service.addr,
                 DB_STATEMENT_TIMEOUT_SECONDS="1",
             )
             migrated = run_cli("migrate", env=env)

@@ -28,6 +28,7 @@ from post_service._generated.post.v2 import post_pb2 as pb2
 from post_service._generated.post.v2.post_pb2_grpc import PostServiceStub
 from tests.reliability.support import scrape_metrics
 from tests.support.progress import progress
+from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -82,9 +83,7 @@ def replicated(
         # Asynchronous: with replay paused or the standby stopped, writes must not wait for it.
         replica = primary.create_standby(synchronous=False, name="replica")
         try:
-            env = service_env(
-                primary.url, DB_READ_URL=replica.url, USER_SERVICE_ADDR=user_service.addr
-            )
+            env = env_with_user_service(primary.url, user_service.addr, DB_READ_URL=replica.url)
             log_path = tmp_path_factory.mktemp("read-replica") / "serve.log"
             service = PostServiceProcess(env, log_path).start()
             try:

@@ -20,13 +20,14 @@ import grpc
 import pytest
 
 from devenv.lifecycle import free_port
-from devenv.post_service_process import PostServiceProcess, service_env
+from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import OK, UNAVAILABLE, Outcome, timed_call
+from tests.support.service_env import SLOW_USER_SERVICE, env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -66,12 +67,8 @@ class FailoverClient:
 def test_sigterm_completes_accepted_requests_and_clients_fail_over_without_errors(
     db_url: str, postgres: LocalPostgres, user_service: StandInUserService, tmp_path: Path
 ) -> None:
-    env = service_env(
-        db_url,
-        USER_SERVICE_ADDR=user_service.addr,
-        USER_SERVICE_TIMEOUT_SECONDS="5",
-        USER_SERVICE_CACHE_TTL_SECONDS="0",
-        SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS),
+    env = env_with_user_service(
+        db_url, user_service.addr, **SLOW_USER_SERVICE, SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS)
     )
     first = PostServiceProcess(env, tmp_path / "first.log")
     second = PostServiceProcess({**env, "METRICS_PORT": str(free_port())}, tmp_path / "second.log")
