@@ -42,16 +42,7 @@ from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service._generated.post.v2 import post_pb2 as pb_v2
 from post_service._generated.user_post import user_post_pb2
 from tests.e2e.test_post_rpcs import wait_until_usernames_resolve
-from tests.monitoring.expressions import (
-    GRAFANA_VARIABLES,
-    RULES,
-    dashboard_expressions,
-    dashboard_panels,
-    load_dashboard,
-    load_rules,
-    rule_expressions,
-    substitute_grafana_variables,
-)
+from tests.monitoring import expressions as promql
 from tests.monitoring.metric_names import SERVICE_SAMPLE_NAMES
 from tests.support.kafka_client import Topics, produce
 
@@ -109,7 +100,12 @@ CLIENT_LIBRARY_LABELS = frozenset(
 # a post id that happens to be 1 or 12 would otherwise "collide" with generation="1" or minor="12".
 SMALL_INTEGER_LABELS = frozenset({"generation", "major", "minor", "patchlevel", "partition"})
 
-LOCAL_VARIABLES = {**GRAFANA_VARIABLES, "namespace": "", "job": JOB_NAME, "__rate_interval": "5m"}
+LOCAL_VARIABLES = {
+    **promql.GRAFANA_VARIABLES,
+    "namespace": "",
+    "job": JOB_NAME,
+    "__rate_interval": "5m",
+}
 
 # --------------------------------------------------------------------------- exposition
 
@@ -278,7 +274,7 @@ def prometheus(
         f"127.0.0.1:{service.metrics_port}",
         f"127.0.0.1:{kafka_service_env['METRICS_PORT']}",
     ]
-    with LocalPrometheus(targets, [RULES], scrape_interval="1s") as prom:
+    with LocalPrometheus(targets, [promql.RULES], scrape_interval="1s") as prom:
         yield prom
 
 
@@ -631,17 +627,17 @@ def test_labels_are_bounded_and_never_carry_an_id(
 
 # --------------------------------------------------------------------------- 5. Prometheus
 
-DASHBOARD_EXPRESSIONS = dashboard_expressions(load_dashboard())
-RULE_EXPRESSIONS = rule_expressions()
-ALERTS = {rule["alert"] for rule in load_rules() if "alert" in rule}
+DASHBOARD_EXPRESSIONS = promql.dashboard_expressions(promql.load_dashboard())
+RULE_EXPRESSIONS = promql.rule_expressions()
+ALERTS = {rule["alert"] for rule in promql.load_rules() if "alert" in rule}
 
 
 def red_expression(title_prefix: str, contains: str = "") -> str:
-    for panel in dashboard_panels(load_dashboard()):
+    for panel in promql.dashboard_panels(promql.load_dashboard()):
         if panel["title"].startswith(title_prefix):
             for target in panel.get("targets", []):
                 if contains in target["expr"]:
-                    return substitute_grafana_variables(target["expr"], LOCAL_VARIABLES)
+                    return promql.substitute_grafana_variables(target["expr"], LOCAL_VARIABLES)
     raise LookupError(f"no dashboard panel {title_prefix!r} with {contains!r}")
 
 
@@ -684,7 +680,7 @@ def scraped(
 def test_dashboard_and_rule_expressions_evaluate_on_the_scraped_service(
     scraped: LocalPrometheus, where: str, expr: str
 ) -> None:
-    query = substitute_grafana_variables(expr, LOCAL_VARIABLES)
+    query = promql.substitute_grafana_variables(expr, LOCAL_VARIABLES)
     payload = scraped.query(query)  # PrometheusError unless it evaluates
     assert payload["status"] == "success"
     assert not payload.get("warnings"), payload["warnings"]
@@ -717,7 +713,7 @@ def test_request_rate_error_ratio_and_p99_per_method(scraped: LocalPrometheus) -
 
 
 def test_prometheus_evaluates_every_rule_without_error(scraped: LocalPrometheus) -> None:
-    expected = {rule.get("alert") or rule["record"] for rule in load_rules()}
+    expected = {rule.get("alert") or rule["record"] for rule in promql.load_rules()}
 
     def evaluated() -> list[dict[str, Any]] | None:
         groups = scraped.get("/api/v1/rules")["data"]["groups"]
