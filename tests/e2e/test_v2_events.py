@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
 from jsonschema import Draft202012Validator, FormatChecker
 
 from devenv.kafka import LocalKafka
@@ -18,6 +17,7 @@ from devenv.post_service_process import PostServiceProcess
 from post_service._generated.post.v2 import post_pb2 as pb
 from post_service._generated.post.v2.post_pb2_grpc import PostServiceStub
 from tests.e2e.test_kafka_events import wait_for_events
+from tests.e2e.test_v2_posts import create, update
 from tests.support.kafka_client import Topics
 from tests.support.rich_errors import rich_error
 
@@ -39,20 +39,8 @@ def posts(kafka_service: PostServiceProcess) -> Iterator[PostServiceStub]:
 async def test_v2_changes_publish_post_events_and_a_stale_etag_publishes_none(
     posts: PostServiceStub, kafka: LocalKafka, topics: Topics
 ) -> None:
-    created = posts.CreatePost(
-        pb.CreatePostRequest(auth_id=31, title="first", body="b", request_id=str(uuid.uuid4())),
-        timeout=10,
-    )
-    edited = posts.UpdatePost(
-        pb.UpdatePostRequest(
-            auth_id=31,
-            id=created.id,
-            title="second",
-            update_mask=field_mask_pb2.FieldMask(paths=["title"]),
-            etag=created.etag,
-        ),
-        timeout=10,
-    )
+    created = create(posts, author=31, title="first", body="b", request_id=str(uuid.uuid4()))
+    edited = update(posts, created, "title", title="second", etag=created.etag)
     stale = rich_error(
         posts.UpdatePost,
         pb.UpdatePostRequest(auth_id=31, id=created.id, title="lost", etag=created.etag),
