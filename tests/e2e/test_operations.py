@@ -12,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from devenv.post_service_process import (
     POST_SERVICE,
@@ -25,13 +24,11 @@ from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.adapters.postgres.migrations import head_revision
+from tests.support.health import NOT_SERVING, SERVING
 from tests.support.reflection import V1_METHODS, reflected
 from tests.support.service_env import SLOW_USER_SERVICE, env_with_user_service
 
 pytestmark = pytest.mark.e2e
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def test_health_is_serving_for_overall_readiness_and_liveness(service: PostServiceProcess) -> None:

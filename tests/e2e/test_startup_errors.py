@@ -9,16 +9,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from devenv.post_service_process import ROOT, PostServiceProcess, run_cli, service_env
 from devenv.postgres import PASSWORD, LocalPostgres
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service.adapters.postgres.migrations import head_revision
+from tests.support.health import NOT_SERVING, SERVING
 
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVING = health_pb2.HealthCheckResponse.SERVING
 WRONG_PASSWORD = "definitely-wrong-pw-31"
 
 

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from devenv.user_service import StandInUserService
 from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
+from tests.support.health import SERVING
 from tests.support.reflection import V1_METHODS, reflected
 
 from .containers import ServiceContainer
 
 pytestmark = pytest.mark.e2e
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 def create(posts: PostStub, author: int, title: str = "A title") -> pb.PostOutResponse:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
@@ -25,11 +24,9 @@ from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import UNAVAILABLE, Outcome, timed_call
+from tests.support.health import NOT_SERVING, SERVING, watch_readiness
 
 pytestmark = pytest.mark.e2e
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 DEADLINE_SECONDS = 5.0
 WRITERS = 6
@@ -121,18 +118,6 @@ def _reader(stub: PostStub, record: LoadRecord, stop: threading.Event) -> None:
         time.sleep(0.01 if outcome.ok else 0.05)
 
 
-def _watch_health(
-    process: PostServiceProcess, changes: list[tuple[float, int]], stop: threading.Event
-) -> None:
-    last: int | None = None
-    while not stop.is_set():
-        status = process.health("post.Post")
-        if status != last:
-            changes.append((time.monotonic(), status))
-            last = status
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("fault", ["fast-stop", "kill"])
 def test_database_outage_under_write_load_loses_no_acknowledged_write(
     fault: str,
@@ -155,7 +140,7 @@ def test_database_outage_under_write_load_loses_no_acknowledged_write(
             threading.Thread(target=_reader, args=(stub, record, stop_load)) for _ in range(READERS)
         ]
         watcher = threading.Thread(
-            target=_watch_health, args=(private_service, health_changes, stop_watch)
+            target=watch_readiness, args=(private_service, health_changes, stop_watch)
         )
         watcher.start()
         for thread in threads:

@@ -30,6 +30,7 @@ from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import CLIENT_FAULT_CODES, raw_unary, timed_call
+from tests.support.health import SERVING
 from tests.support.reflection import V1_METHODS
 
 pytestmark = pytest.mark.e2e
@@ -176,7 +177,7 @@ def known_ids(service: PostServiceProcess) -> list[int]:
 def _check_alive(service: PostServiceProcess) -> None:
     assert service.process is not None
     assert service.process.poll() is None, "the service process died"
-    assert service.health("post.Post") == 1  # SERVING
+    assert service.health("post.Post") == SERVING
 
 
 def _report(kind: str, seen: Counter[tuple[str, str]]) -> None:

@@ -25,7 +25,6 @@ import grpc
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from grpc_health.v1 import health_pb2
 
 from devenv.kafka import LocalKafkaCluster, run_blocking
 from devenv.post_service_process import PostServiceProcess
@@ -35,6 +34,7 @@ from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import Outcome, timed_call
+from tests.support.health import SERVING
 from tests.support.kafka_client import Topics, produce, read_topic
 from tests.support.progress import progress
 from tests.support.service_env import env_with_user_service
@@ -318,7 +318,7 @@ def test_losing_the_leading_broker_loses_no_event_and_consumption_goes_on(
     assert service.process.poll() is None
     assert service.process.pid == pid
     assert all(float(value) == 0 for value in restarts), restarts
-    assert service.health("post.Post") == health_pb2.HealthCheckResponse.SERVING
+    assert service.health("post.Post") == SERVING
     # The group lives on the brokers left, and applied what was produced after the loss.
     assert posts_left(to_delete) == 0
     assert new_coordinator != lost_broker

@@ -30,13 +30,11 @@ from post_service._generated.post import post_pb2 as pb
 from post_service._generated.post.post_pb2_grpc import PostStub
 from tests.reliability import support
 from tests.reliability.support import UNAVAILABLE, Outcome, timed_call
+from tests.support.health import NOT_SERVING, SERVING, watch_readiness
 from tests.support.progress import progress
 from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 DEADLINE_SECONDS = 5.0
 WRITERS = 4
@@ -117,18 +115,6 @@ class WriteLoad:
             return min(
                 (o.ended for o in self.outcomes if o.ok and o.started >= moment), default=None
             )
-
-
-def watch_readiness(
-    service: PostServiceProcess, changes: list[tuple[float, int]], stop: threading.Event
-) -> None:
-    last = None
-    while not stop.is_set():
-        status = service.health("post.Post")
-        if status != last:
-            changes.append((time.monotonic(), status))
-            last = status
-        time.sleep(0.05)
 
 
 def wait_until(condition: Callable[[], object], limit: float = LOAD_LIMIT_SECONDS) -> None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 
 from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import LocalPostgres
@@ -27,12 +26,12 @@ from post_service._generated.post.post_pb2_grpc import PostStub
 from post_service._generated.post.v2 import post_pb2 as pb2
 from post_service._generated.post.v2.post_pb2_grpc import PostServiceStub
 from tests.reliability.support import scrape_metrics
+from tests.support.health import SERVING
 from tests.support.progress import progress
 from tests.support.service_env import env_with_user_service
 
 pytestmark = pytest.mark.e2e
 
-SERVING = health_pb2.HealthCheckResponse.SERVING
 TIMEOUT = 5.0
 AUTHOR = 321
 LOST_LINE = "read replica unavailable, reads go to the primary"
