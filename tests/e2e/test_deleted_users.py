@@ -19,7 +19,9 @@ OTHER = 132
 
 
 def create(stub: PostStub, author: int) -> pb.PostOutResponse:
-    return stub.CreatePost(pb.PostCreateRequest(auth_id=author, title="t", body="b"), timeout=5)
+    request = pb.PostCreateRequest(auth_id=author, title="t", body="b")
+    created: pb.PostOutResponse = stub.CreatePost(request, timeout=5)
+    return created
 
 
 def post_ids_of(stub: PostStub, author: int) -> list[int]:

@@ -37,7 +37,9 @@ SCHEMA = Draft202012Validator(
 
 
 def create(stub: PostStub, author: int, title: str = "t") -> pb.PostOutResponse:
-    return stub.CreatePost(pb.PostCreateRequest(auth_id=author, title=title, body="b"), timeout=5)
+    request = pb.PostCreateRequest(auth_id=author, title=title, body="b")
+    created: pb.PostOutResponse = stub.CreatePost(request, timeout=5)
+    return created
 
 
 async def events_of(kafka: LocalKafka, topic: str, post_ids: set[int]) -> list[Record]:
@@ -55,7 +57,8 @@ async def wait_for_events(
         found = await events_of(kafka, topics.events, post_ids)
         return found if len(found) >= count else None
 
-    return await wait_for(enough)
+    found: list[Record] = await wait_for(enough)
+    return found
 
 
 def pending_outbox_rows(postgres: LocalPostgres, db_url: str) -> int:

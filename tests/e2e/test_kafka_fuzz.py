@@ -108,7 +108,7 @@ def test_fuzzed_deletion_messages_are_dead_lettered_or_harmless(
         try:
             stub.GetByIdPost(pb.PostGetByIdRequest(post_id=marker.post_id), timeout=5)
         except grpc.RpcError as error:
-            return error.code() == grpc.StatusCode.NOT_FOUND
+            return bool(error.code() == grpc.StatusCode.NOT_FOUND)
         return False
 
     asyncio.run(wait_for(marker_gone, timeout=60))  # the consumer kept its pace behind the fuzz

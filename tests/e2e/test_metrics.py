@@ -25,7 +25,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import pytest
@@ -48,7 +48,7 @@ from tests.support.kafka_client import Topics, produce
 
 pytestmark = pytest.mark.e2e
 
-Code = grpc.StatusCode
+Code: TypeAlias = grpc.StatusCode
 
 POST_SERVICE = pb.DESCRIPTOR.services_by_name["Post"]
 USER_SERVICE = user_post_pb2.DESCRIPTOR.services_by_name["UserPost"]
@@ -133,7 +133,7 @@ class Exposition:
         counts: Counter[tuple[str, Code]] = Counter()
         for sample in self.matching(name, grpc_type="unary", grpc_service=service):
             code = CODE_OF_LABEL[sample.labels["grpc_code"]]
-            counts[sample.labels["grpc_method"], code] += sample.value
+            counts[sample.labels["grpc_method"], code] += int(sample.value)  # counts are whole
         return counts
 
 
@@ -213,7 +213,9 @@ def refused(call: Callable[..., Any], request: Any) -> Code:
 
 def every_rpc_with_client_errors(stub: CountingStub) -> int:
     """OK calls of every RPC, then INVALID_ARGUMENT, NOT_FOUND and PERMISSION_DENIED ones."""
-    kept = stub.CreatePost(pb.PostCreateRequest(auth_id=AUTHOR, title="metrics", body="b"))
+    kept: pb.PostOutResponse = stub.CreatePost(
+        pb.PostCreateRequest(auth_id=AUTHOR, title="metrics", body="b")
+    )
     doomed = stub.CreatePost(pb.PostCreateRequest(auth_id=AUTHOR, title="doomed", body="b"))
     stub.GetByIdPost(pb.PostGetByIdRequest(post_id=kept.post_id))
     stub.GetGroupPost(pb.PostGetGroupRequest(limit=3))
@@ -434,12 +436,12 @@ def test_every_rpc_is_counted_by_method_and_status_code(traffic: Traffic) -> Non
     }  # fmt: skip
     assert delta(traffic, "grpc_server_handled_total", "post.Post") == expected
     assert delta(traffic, "grpc_server_handling_seconds_count", "post.Post") == expected
-    started = Counter()
+    started: Counter[str] = Counter()
     for sample in traffic.after.matching("grpc_server_started_total", grpc_service="post.Post"):
-        started[sample.labels["grpc_method"]] += sample.value
+        started[sample.labels["grpc_method"]] += int(sample.value)
         assert sample.labels["grpc_type"] == "unary"
     for sample in traffic.before.matching("grpc_server_started_total", grpc_service="post.Post"):
-        started[sample.labels["grpc_method"]] -= sample.value
+        started[sample.labels["grpc_method"]] -= int(sample.value)
     per_method: Counter[str] = Counter()
     for (method, _), count in expected.items():
         per_method[method] += count

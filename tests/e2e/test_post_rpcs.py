@@ -25,7 +25,9 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 def create(
     posts: PostStub, author: int = 1, title: str = "A title", body: str = "A body"
 ) -> pb.PostOutResponse:
-    return posts.CreatePost(pb.PostCreateRequest(auth_id=author, title=title, body=body), timeout=5)
+    request = pb.PostCreateRequest(auth_id=author, title=title, body=body)
+    created: pb.PostOutResponse = posts.CreatePost(request, timeout=5)
+    return created
 
 
 def status_of(call: object, *args: object) -> tuple[grpc.StatusCode, str]:
@@ -162,7 +164,8 @@ def test_concurrent_edits_of_one_post_all_succeed_and_none_is_lost(
 
     def edit(n: int) -> pb.PostOutResponse:
         request = pb.PostPutRequest(auth_id=9, post_id=created.post_id, title=f"v{n}", body=f"b{n}")
-        return posts.PutPost(request, timeout=10)
+        edited: pb.PostOutResponse = posts.PutPost(request, timeout=10)
+        return edited
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = list(pool.map(edit, range(30)))

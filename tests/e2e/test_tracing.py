@@ -50,7 +50,7 @@ def traceparent(trace_id: str, span_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def exporter() -> Iterator[InMemorySpanExporter]:
+def exporter() -> InMemorySpanExporter:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -83,7 +83,7 @@ async def app(
     url = migrated_database("tracing")
     topics = await Topics().create(kafka.bootstrap_servers)
     settings = Settings(
-        db=DatabaseSettings(url=url),  # type: ignore[arg-type]
+        db=DatabaseSettings(url=url),
         grpc=GrpcSettings(host="127.0.0.1", port=0),
         user_service=UserServiceSettings(addr=user_service.addr, cache_ttl_seconds=0),
         metrics=MetricsSettings(host="127.0.0.1", port=0),

@@ -27,11 +27,17 @@ def posts(channel: grpc.Channel) -> PostServiceStub:
 
 
 def create(posts: PostServiceStub, author: int, title: str) -> pb.Post:
-    return posts.CreatePost(pb.CreatePostRequest(auth_id=author, title=title, body="b"), timeout=10)
+    request = pb.CreatePostRequest(auth_id=author, title=title, body="b")
+    created: pb.Post = posts.CreatePost(request, timeout=10)
+    return created
 
 
 def list_page(posts: PostServiceStub, **fields: object) -> pb.ListPostsResponse:
-    return posts.ListPosts(pb.ListPostsRequest(**fields), timeout=10)  # type: ignore[arg-type]
+    page: pb.ListPostsResponse = posts.ListPosts(
+        pb.ListPostsRequest(**fields),  # type: ignore[arg-type]
+        timeout=10,
+    )
+    return page
 
 
 def at(year: int) -> timestamp_pb2.Timestamp:

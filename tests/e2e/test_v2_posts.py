@@ -34,7 +34,8 @@ def create(
     posts: PostServiceStub, author: int = 1, title: str = "A title", body: str = "A body", **kw: str
 ) -> pb.Post:
     request = pb.CreatePostRequest(auth_id=author, title=title, body=body, **kw)
-    return posts.CreatePost(request, timeout=10)
+    created: pb.Post = posts.CreatePost(request, timeout=10)
+    return created
 
 
 def update(posts: PostServiceStub, post: pb.Post, *paths: str, **fields: object) -> pb.Post:
@@ -44,7 +45,8 @@ def update(posts: PostServiceStub, post: pb.Post, *paths: str, **fields: object)
         update_mask=field_mask_pb2.FieldMask(paths=list(paths)),
         **fields,  # type: ignore[arg-type]
     )
-    return posts.UpdatePost(request, timeout=10)
+    updated: pb.Post = posts.UpdatePost(request, timeout=10)
+    return updated
 
 
 def outbox_events(postgres: LocalPostgres, post_id: int) -> list[str]:

@@ -38,7 +38,7 @@ async def test_a_v2_call_is_a_server_span_of_the_callers_trace_with_its_sql_belo
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     settings = Settings(
-        db=DatabaseSettings(url=migrated_database("v2_tracing")),  # type: ignore[arg-type]
+        db=DatabaseSettings(url=migrated_database("v2_tracing")),
         grpc=GrpcSettings(host="127.0.0.1", port=0),
         user_service=UserServiceSettings(addr=user_service.addr, cache_ttl_seconds=0),
         metrics=MetricsSettings(host="127.0.0.1", port=0),

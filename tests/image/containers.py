@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from grpc_health.v1 import health_pb2
 
@@ -128,9 +128,9 @@ class ServiceContainer(PostServiceProcess):
         self.container = Container(docker, image, self.env, log_path, command)
         self.name = self.container.name
 
-    def start(self, wait_for: str = "post.Post", timeout: float = 60) -> ServiceContainer:
+    def start(self, wait_for: str = "post.Post", timeout: float = 60, poll: float = 0.1) -> Self:
         self.process = self.container.start().process
-        self.wait_for_status(wait_for, health_pb2.HealthCheckResponse.SERVING, timeout)
+        self.wait_for_status(wait_for, health_pb2.HealthCheckResponse.SERVING, timeout, poll)
         return self
 
     def stop(self) -> None:
