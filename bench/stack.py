@@ -26,7 +26,8 @@ from bench.progress import log
 from bench.results import DataSetFigures, Outbox
 from bench.system import LOAD_CPU, SERVER_CPU
 from devenv.grpc_process import GrpcProcess
-from devenv.kafka import LocalKafka, kafka_version
+from devenv.kafka import LocalKafka
+from devenv.kafka_jars import kafka_version
 from devenv.lifecycle import free_port
 from devenv.post_service_process import PostServiceProcess, run_cli, service_env
 from devenv.postgres import LocalPostgres

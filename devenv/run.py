@@ -18,7 +18,8 @@ import sys
 
 from pydantic import ValidationError
 
-from devenv.kafka import LocalKafka, service_topics
+from devenv.kafka import LocalKafka
+from devenv.kafka_admin import service_topics
 from devenv.post_service_process import POST_SERVICE
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService

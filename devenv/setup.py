@@ -20,7 +20,7 @@ from devenv.apt import apt_install
 from devenv.cluster.binaries import ensure_binaries
 from devenv.cluster.cluster import DEBIAN_PACKAGES as CLUSTER_PACKAGES
 from devenv.gotools import ensure_go_tool
-from devenv.kafka import ensure_kafka_jars
+from devenv.kafka_jars import ensure_kafka_jars
 
 # Debian package -> a file it installs (present = installed).
 PACKAGES: dict[str, str] = {

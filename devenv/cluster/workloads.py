@@ -27,7 +27,7 @@ from devenv.images import (
     debian_image,
     ensure_base_image,
 )
-from devenv.kafka import ensure_kafka_jars
+from devenv.kafka_jars import ensure_kafka_jars
 
 if TYPE_CHECKING:
     from devenv.cluster.cluster import LocalCluster

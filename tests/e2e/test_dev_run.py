@@ -23,7 +23,7 @@ import grpc
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devenv.kafka import service_topics
+from devenv.kafka_admin import service_topics
 from devenv.lifecycle import free_port
 from devenv.post_service_process import ROOT, service_env
 from post_service._generated.post import post_pb2 as pb

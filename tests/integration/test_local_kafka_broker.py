@@ -17,7 +17,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devenv.kafka import KafkaStartError, LocalKafka, service_topics
+from devenv.kafka import LocalKafka
+from devenv.kafka_admin import KafkaStartError, service_topics
 from post_service.config import KafkaSettings
 
 pytestmark = pytest.mark.integration

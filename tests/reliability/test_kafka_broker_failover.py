@@ -26,7 +26,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from devenv.kafka import LocalKafkaCluster, run_blocking
+from devenv.kafka_admin import run_blocking
+from devenv.kafka_cluster import LocalKafkaCluster
 from devenv.post_service_process import PostServiceProcess
 from devenv.postgres import LocalPostgres
 from devenv.user_service import StandInUserService

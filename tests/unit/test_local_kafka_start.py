@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from devenv import kafka as local_kafka
-from devenv.kafka import KafkaStartError, LocalKafka, random_cluster_id
+from devenv.kafka import LocalKafka
+from devenv.kafka_admin import KafkaStartError
+from devenv.kafka_config import random_cluster_id
 
 # Kafka's own generator draws again while the id contains "-", so its ids never do.
 KAFKA_ID = re.compile(r"[A-Za-z0-9_]{22}")
