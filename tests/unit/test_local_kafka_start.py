@@ -1,4 +1,5 @@
-"""devenv/kafka.py without a JVM: the cluster ids it formats with, and what a failed start leaves.
+"""The local broker (devenv/kafka.py, ids from devenv/kafka_config.py) without a JVM: the cluster
+ids it formats with, and what a failed start leaves.
 
 A cluster id that begins with "-" is read by ``kafka-storage format --cluster-id`` as an option,
 so the broker never starts (tests/integration/test_local_kafka_broker.py shows it on the real
