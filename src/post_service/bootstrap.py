@@ -231,7 +231,7 @@ def real_adapters(
     """PostgreSQL (the primary's pool, and the read replica's when configured), User-service
     (one channel) and, when configured, Kafka."""
     db = create_database(settings.db)
-    watch_pool(db.pool, metrics)
+    watch_pool(db.pool, "primary", metrics)
     store, store_v2, replica_db = _post_stores(settings, db, metrics)
     if tracer_provider is not None:
         # Patches asyncpg's Connection class for the whole process (undone on close);
@@ -280,6 +280,7 @@ def _post_stores(
     if settings.db.read_url is None:
         return store, store_v2, None
     replica_db = create_database(settings.db, settings.db.read_url)
+    watch_pool(replica_db.pool, "replica", metrics)
     replica = ReadReplica(
         db,
         replica_db,

@@ -90,7 +90,7 @@ LATENCY_BOUNDS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0
 AUTHOR, OTHER_USER = 613, 617  # user ids no label may carry
 SERVICE_LABELS = frozenset(
     {"grpc_type", "grpc_service", "grpc_method", "grpc_code", "state", "topic", "partition",
-     "version", "python_version", "le", "quantile", "worker", "reason"}
+     "version", "python_version", "le", "quantile", "worker", "reason", "pool"}
 )  # fmt: skip
 # prometheus_client's own collectors: python_gc_*{generation}, python_info{...}.
 CLIENT_LIBRARY_LABELS = frozenset(
@@ -543,7 +543,7 @@ def test_degraded_responses_have_a_series_per_method_before_any_degraded_answer(
 
 def test_pool_build_and_process_metrics(traffic: Traffic) -> None:
     after = traffic.after
-    assert after.value("post_service_db_pool_size") == 20  # DB_POOL_SIZE's default
+    assert after.value("post_service_db_pool_size", pool="primary") == 20  # DB_POOL_SIZE's default
     in_use = after.value("post_service_db_pool_connections", state="in_use")
     idle = after.value("post_service_db_pool_connections", state="idle")
     assert in_use >= 0
@@ -601,6 +601,7 @@ def test_labels_are_bounded_and_never_carry_an_id(
         "grpc_method": set(POST_METHODS | USER_METHODS | set(V2_SERVICE.methods_by_name)),
         "grpc_code": set(CODE_OF_LABEL),
         "state": {"in_use", "idle"},
+        "pool": {"primary"},  # "replica" with DB_READ_URL: tests/reliability/test_read_replica.py
         "topic": {topics.admin_delete, topics.user_deleted},
         "worker": {"db-health", "outbox-gauges", "outbox-relay", "deletion-consumer"},
         "reason": {"unavailable", "lagging", "recovery_conflict"},

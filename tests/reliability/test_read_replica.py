@@ -46,15 +46,15 @@ class ReplicatedService:
     v1: PostStub
     v2: PostServiceStub
 
-    def fallbacks(self, reason: str) -> float:
+    def metric(self, series: str) -> float:
+        """One exposed series' value, e.g. ``post_service_db_pool_size{pool="replica"}``."""
         text = scrape_metrics(self.service.metrics_port) or ""
-        found = re.search(
-            rf'^post_service_read_replica_fallbacks_total\{{reason="{reason}"\}} (\S+)$',
-            text,
-            re.MULTILINE,
-        )
-        assert found, f"no fallback series for {reason}"
+        found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
+        assert found, f"no series {series}"
         return float(found.group(1))
+
+    def fallbacks(self, reason: str) -> float:
+        return self.metric(f'post_service_read_replica_fallbacks_total{{reason="{reason}"}}')
 
     def create(self, title: str) -> int:
         request = pb.PostCreateRequest(auth_id=AUTHOR, title=title, body="body")
@@ -115,6 +115,19 @@ def test_every_fallback_reason_is_a_series_from_start_up(replicated: ReplicatedS
     # The first test of the module: nothing has been read yet.
     for reason in ("unavailable", "lagging", "recovery_conflict"):
         assert replicated.fallbacks(reason) == 0
+
+
+def test_the_replica_pool_is_measured_beside_the_primary_pool(
+    replicated: ReplicatedService,
+) -> None:
+    replicated.v1.GetGroupPost(pb.PostGetGroupRequest(limit=5), timeout=TIMEOUT)  # on the replica
+    for pool in ("primary", "replica"):
+        assert replicated.metric(f'post_service_db_pool_size{{pool="{pool}"}}') == 20  # default
+        opened = sum(
+            replicated.metric(f'post_service_db_pool_connections{{pool="{pool}",state="{state}"}}')
+            for state in ("in_use", "idle")
+        )
+        assert opened >= 1, f"the {pool} pool holds no connection"
 
 
 def test_a_caught_up_replica_serves_a_post_by_id(replicated: ReplicatedService) -> None:

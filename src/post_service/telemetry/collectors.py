@@ -14,12 +14,13 @@ from post_service.telemetry.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-def watch_pool(pool: asyncpg.Pool, metrics: Metrics) -> None:
-    metrics.db_pool_size.set(pool.get_max_size())
-    metrics.db_pool_connections.labels("in_use").set_function(
+def watch_pool(pool: asyncpg.Pool, name: str, metrics: Metrics) -> None:
+    """``name``: "primary", or "replica" for the pool of DB_READ_URL."""
+    metrics.db_pool_size.labels(name).set(pool.get_max_size())
+    metrics.db_pool_connections.labels(name, "in_use").set_function(
         lambda: pool.get_size() - pool.get_idle_size()
     )
-    metrics.db_pool_connections.labels("idle").set_function(pool.get_idle_size)
+    metrics.db_pool_connections.labels(name, "idle").set_function(pool.get_idle_size)
 
 
 async def watch_outbox(outbox: Outbox, metrics: Metrics, interval_seconds: float) -> None:

@@ -76,13 +76,14 @@ class Metrics:
         )
         self.db_pool_connections = Gauge(
             "post_service_db_pool_connections",
-            "Database connections by state.",
-            ("state",),
+            "Database connections by pool (primary; replica with DB_READ_URL) and state.",
+            ("pool", "state"),
             registry=r,
         )
         self.db_pool_size = Gauge(
             "post_service_db_pool_size",
-            "The most database connections the pool opens (DB_POOL_SIZE).",
+            "The most database connections each pool opens (DB_POOL_SIZE).",
+            ("pool",),
             registry=r,
         )
         self.read_replica_fallbacks = Counter(
