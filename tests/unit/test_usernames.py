@@ -6,7 +6,7 @@ import pytest
 
 from post_service.domain.errors import DependencyUnavailable
 from post_service.service.degradation import DegradationWatch
-from post_service.service.usernames import UsernameResolver
+from post_service.service.usernames import UsernameResolver, lifetime_share
 from tests.unit.fakes import FakeUserDirectory
 
 
@@ -115,3 +115,43 @@ async def test_name_lookups_are_not_cached_when_caching_is_off() -> None:
     await names.user_id("ann")
     await names.user_id("ann")
     assert directory.name_requests == ["ann", "ann"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_names_cached_together_expire_spread_over_the_last_fifth_of_the_ttl() -> None:
+    directory = FakeUserDirectory({i: f"u{i}" for i in range(1, 201)})
+    clock = Clock()
+    names = UsernameResolver(directory, cache_ttl_seconds=100, cache_size=1000, clock=clock)
+    await names.usernames(range(1, 201))  # a cold start: every name cached at once
+
+    clock.now = 79.9
+    await names.usernames(range(1, 201))
+    assert len(directory.requests) == 1, "nothing expires before 80% of the TTL"
+    clock.now = 90.0
+    await names.usernames(range(1, 201))
+    halfway = len(directory.requests[-1])
+    assert 70 <= halfway <= 130, "about half of them by 90%, not all at once"
+    clock.now = 100.0
+    await names.usernames(range(1, 201))
+    assert len(directory.requests[-1]) == 200 - halfway, "the rest by 100%"
+
+
+async def test_a_users_name_and_id_expire_together() -> None:
+    directory = FakeUserDirectory({7: "ann"})
+    clock = Clock()
+    names = UsernameResolver(directory, cache_ttl_seconds=100, cache_size=10, clock=clock)
+    await names.usernames([7])
+    lifetime = 100 * lifetime_share(7)
+    clock.now = lifetime - 0.01
+    assert await names.user_id("ann") == 7
+    assert directory.name_requests == [], "the name is still cached"
+    clock.now = lifetime + 0.01
+    assert await names.user_id("ann") == 7
+    assert directory.name_requests == ["ann"], "and expired with the id"
