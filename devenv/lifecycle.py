@@ -11,6 +11,7 @@ fills a fresh temporary directory, so a failed setup leaves no directory behind.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -20,12 +21,39 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+# Where free_port() looks: below the kernel's ephemeral range (32768-60999 by default) and
+# below Kubernetes' NodePort range (30000-32767), which a cluster's services may claim.
+PORT_RANGE = range(20000, 30000)
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Not one the kernel would hand out for port 0: those come from the ephemeral range, which
+    is also where every outgoing connection takes its source port, so between this call and
+    the server's bind a client connecting anywhere could take the port (a test once failed
+    with "address already in use" that way). A random port below that range is never taken
+    by a connect, only by another listener.
+    """
+    low = _ephemeral_low()
+    candidates = [port for port in PORT_RANGE if port < low]
+    for _ in range(50):
+        port = candidates[secrets.randbelow(len(candidates))] if candidates else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError(f"no free port found in {PORT_RANGE} on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def stop_process(process: subprocess.Popen[Any], timeout: float) -> bool:
